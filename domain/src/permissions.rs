@@ -125,7 +125,8 @@ pub fn authorize(
         let public = public_read && target.visibility == Visibility::Public;
         return match action {
             Action::Read if public => Ok(()),
-            Action::Read if public_read => Err(Denial::Hidden),
+            // Without a token the directory is closed; a hidden resource is simply not found.
+            Action::Read if public_read && target.visibility != Visibility::Directory => Err(Denial::Hidden),
             _ => Err(Denial::Unauthenticated),
         };
     };

@@ -438,6 +438,27 @@ pub struct PlanView {
     pub progress: Progress,
 }
 
+/// A plan with its goals and their activities, as `GET /v1/plans/{id}` answers.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PlanDetail {
+    #[serde(flatten)]
+    pub plan: Plan,
+    pub progress: Progress,
+    /// The plan's goals in document order, each with its activities.
+    pub goals: Vec<GoalDetail>,
+}
+
+/// A goal with its activities, inside a [`PlanDetail`].
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct GoalDetail {
+    #[serde(flatten)]
+    pub goal: crate::goal::Goal,
+    pub progress: Progress,
+    pub activities: Vec<crate::activity::Activity>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

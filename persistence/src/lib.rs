@@ -1,1 +1,32 @@
+//! planledger's storage: one diesel code path for SQLite and PostgreSQL, the
+//! repositories, and the event-log append that every write makes inside its
+//! own transaction. There is no way to change state here without appending
+//! the event.
 
+mod access;
+mod db;
+mod error;
+pub mod events;
+mod import;
+mod organizations;
+mod pagination;
+mod plans;
+mod rows;
+mod schema;
+mod work;
+
+pub use access::Caller;
+pub use db::{Backend, DbConnection, PoolOptions, Store};
+pub use error::StoreError;
+pub use events::{EventFilter, EventPage, LogVerification};
+pub use import::{Counts, ImportSummary};
+pub use pagination::{Page, PageRequest};
+pub use plans::{ActivityFilter, PlanFilter};
+pub use organizations::OrganizationFilter;
+
+/// The current time as stored: UTC, truncated to microseconds so that both
+/// backends give back exactly what was written.
+pub fn now() -> chrono::DateTime<chrono::Utc> {
+    let now = chrono::Utc::now();
+    chrono::DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now)
+}

@@ -1,0 +1,9 @@
+DROP TRIGGER events_no_delete;
+DROP TRIGGER events_no_update;
+DROP TABLE events;
+DROP TABLE event_log_head;
+DROP TABLE activities;
+DROP TABLE goals;
+DROP TABLE plan_changelog;
+DROP TABLE plans;
+DROP TABLE organizations;

@@ -1,0 +1,204 @@
+//! The backend switch: the connection enum, the pool, migrations and the
+//! transaction helpers every repository function runs in.
+
+use crate::error::StoreError;
+use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
+use diesel::pg::PgConnection;
+use diesel::r2d2::{ManageConnection, Pool, PooledConnection};
+use diesel::sqlite::SqliteConnection;
+use diesel::Connection;
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+use std::time::Duration;
+
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations/sqlite");
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations/postgres");
+
+/// One connection to either backend; queries are written once against it.
+#[derive(diesel::MultiConnection)]
+pub enum DbConnection {
+    Postgres(PgConnection),
+    Sqlite(SqliteConnection),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
+/// Picks the backend from the URL scheme ourselves: MultiConnection's own
+/// `establish` tries each backend and hides the real connection error.
+fn parse_url(url: &str) -> Result<(Backend, String), StoreError> {
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        if path.is_empty() {
+            return Err(StoreError::Config("DATABASE_URL sqlite:// needs a file path, e.g. sqlite://planledger.db".into()));
+        }
+        Ok((Backend::Sqlite, path.to_owned()))
+    } else if let Some(path) = url.strip_prefix("sqlite:") {
+        Ok((Backend::Sqlite, path.to_owned()))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok((Backend::Postgres, url.to_owned()))
+    } else {
+        Err(StoreError::Config(format!(
+            "DATABASE_URL must start with sqlite:// or postgres:// (got {:?})",
+            url.split("://").next().unwrap_or_default()
+        )))
+    }
+}
+
+pub(crate) struct Connector {
+    backend: Backend,
+    target: String,
+}
+
+impl ManageConnection for Connector {
+    type Connection = DbConnection;
+    type Error = diesel::r2d2::Error;
+
+    fn connect(&self) -> Result<DbConnection, Self::Error> {
+        match self.backend {
+            Backend::Sqlite => {
+                let mut conn = SqliteConnection::establish(&self.target).map_err(diesel::r2d2::Error::ConnectionError)?;
+                // synchronous=FULL: an acknowledged write survives a power cut, not only a crash.
+                conn.batch_execute("PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL;")
+                    .map_err(diesel::r2d2::Error::QueryError)?;
+                Ok(DbConnection::Sqlite(conn))
+            }
+            Backend::Postgres => PgConnection::establish(&self.target)
+                .map(DbConnection::Postgres)
+                .map_err(diesel::r2d2::Error::ConnectionError),
+        }
+    }
+
+    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), Self::Error> {
+        conn.batch_execute("SELECT 1").map_err(diesel::r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, conn: &mut DbConnection) -> bool {
+        <DbConnection as Connection>::TransactionManager::is_broken_transaction_manager(conn)
+    }
+}
+
+/// Pool settings.
+#[derive(Debug, Clone)]
+pub struct PoolOptions {
+    pub max_size: u32,
+    /// How long a request waits for a connection before it is answered 503.
+    pub connection_timeout: Duration,
+}
+
+impl Default for PoolOptions {
+    fn default() -> Self {
+        Self { max_size: 16, connection_timeout: Duration::from_secs(5) }
+    }
+}
+
+/// The store: a pool of connections to one database.
+#[derive(Clone)]
+pub struct Store {
+    pool: Pool<Connector>,
+    backend: Backend,
+}
+
+impl Store {
+    /// Opens the database named by `url` (`sqlite://planledger.db`, `postgres://…`).
+    pub fn open(url: &str, options: PoolOptions) -> Result<Store, StoreError> {
+        let (backend, target) = parse_url(url)?;
+        let connector = Connector { backend, target };
+        if backend == Backend::Sqlite {
+            // WAL once, before the pool: it is a property of the file, and readers then never block on the writer.
+            let mut conn = connector.connect().map_err(|e| StoreError::Unavailable(e.to_string()))?;
+            conn.batch_execute("PRAGMA journal_mode = WAL;")?;
+        }
+        let pool = Pool::builder()
+            .max_size(options.max_size)
+            .min_idle(Some(1))
+            .connection_timeout(options.connection_timeout)
+            .build(connector)
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        Ok(Store { pool, backend })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Pool figures for `/metrics`: (connections, idle).
+    pub fn pool_state(&self) -> (u32, u32) {
+        let state = self.pool.state();
+        (state.connections, state.idle_connections)
+    }
+
+    pub(crate) fn connection(&self) -> Result<PooledConnection<Connector>, StoreError> {
+        self.pool.get().map_err(|e| StoreError::Unavailable(e.to_string()))
+    }
+
+    /// Runs pending migrations; returns how many ran.
+    pub fn migrate(&self) -> Result<usize, StoreError> {
+        let mut conn = self.connection()?;
+        let ran = match &mut *conn {
+            DbConnection::Sqlite(conn) => conn.run_pending_migrations(SQLITE_MIGRATIONS).map(|v| v.len()),
+            DbConnection::Postgres(conn) => conn.run_pending_migrations(POSTGRES_MIGRATIONS).map(|v| v.len()),
+        };
+        ran.map_err(|e| StoreError::Unavailable(format!("migration failed: {e}")))
+    }
+
+    /// Whether the database answers and every migration has run.
+    pub fn check_ready(&self) -> Result<(), StoreError> {
+        let mut conn = self.connection()?;
+        let pending = match &mut *conn {
+            DbConnection::Sqlite(conn) => conn.has_pending_migration(SQLITE_MIGRATIONS),
+            DbConnection::Postgres(conn) => conn.has_pending_migration(POSTGRES_MIGRATIONS),
+        };
+        match pending {
+            Ok(false) => Ok(()),
+            Ok(true) => Err(StoreError::Unavailable("migrations are pending".into())),
+            Err(e) => Err(StoreError::Unavailable(e.to_string())),
+        }
+    }
+
+    /// Runs `work` as one write transaction: `BEGIN IMMEDIATE` on SQLite, so
+    /// the write lock is taken up front rather than upgraded mid-way, and a
+    /// plain transaction on PostgreSQL, where the log-head row lock orders writers.
+    pub(crate) fn write<T>(
+        &self,
+        work: impl FnOnce(&mut DbConnection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut conn = self.connection()?;
+        let conn = &mut *conn;
+        match conn {
+            DbConnection::Sqlite(inner) => AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE")?,
+            DbConnection::Postgres(inner) => AnsiTransactionManager::begin_transaction(inner)?,
+        }
+        match work(conn) {
+            Ok(value) => {
+                <DbConnection as Connection>::TransactionManager::commit_transaction(conn)?;
+                Ok(value)
+            }
+            Err(error) => {
+                if let Err(rollback) = <DbConnection as Connection>::TransactionManager::rollback_transaction(conn) {
+                    tracing::warn!(%rollback, "rollback failed");
+                }
+                Err(error)
+            }
+        }
+    }
+
+    /// Runs `work` in a read transaction, so everything it reads is one snapshot.
+    pub(crate) fn read<T>(
+        &self,
+        work: impl FnOnce(&mut DbConnection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut conn = self.connection()?;
+        (*conn).transaction(work)
+    }
+}

@@ -1,0 +1,50 @@
+use planledger_domain::permissions::Denial;
+use planledger_domain::DomainError;
+use thiserror::Error;
+
+/// What a store operation can fail with; the HTTP layer maps each to a problem.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error(transparent)]
+    Domain(#[from] DomainError),
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("not permitted")]
+    Denied(Denial),
+    #[error("the cursor is not one this service gave out")]
+    InvalidCursor,
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
+    #[error("configuration: {0}")]
+    Config(String),
+    #[error("stored data is malformed: {0}")]
+    Corrupt(String),
+    #[error("database error: {0}")]
+    Database(diesel::result::Error),
+}
+
+impl From<diesel::result::Error> for StoreError {
+    fn from(error: diesel::result::Error) -> Self {
+        use diesel::result::{DatabaseErrorKind, Error};
+        match &error {
+            Error::NotFound => StoreError::NotFound("resource"),
+            Error::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
+                StoreError::Domain(DomainError::Conflict(format!("a conflicting resource exists ({})", info.message())))
+            }
+            Error::DatabaseError(DatabaseErrorKind::ClosedConnection, info) => {
+                StoreError::Unavailable(info.message().to_owned())
+            }
+            // SQLite answers a write lock held past busy_timeout with "database is locked".
+            Error::DatabaseError(_, info) if info.message().contains("database is locked") => {
+                StoreError::Unavailable(info.message().to_owned())
+            }
+            _ => StoreError::Database(error),
+        }
+    }
+}
+
+impl From<serde_json::Error> for StoreError {
+    fn from(error: serde_json::Error) -> Self {
+        StoreError::Corrupt(error.to_string())
+    }
+}

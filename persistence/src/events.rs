@@ -1,0 +1,296 @@
+//! The event log: the append that every write makes under the locked head
+//! row, the feed reader, and the hash-chain verification.
+//!
+//! `hash` is the lower-case hex SHA-256 of the previous event's `hash`
+//! followed by the event's canonical JSON: the event as the API shows it
+//! without `hash` and `prev_hash`, object keys sorted by code point at every
+//! level, no insignificant white space, strings and numbers as serde_json
+//! writes them (UTF-8 kept as is). The first event's `prev_hash` is 64 zeros.
+
+use crate::db::{DbConnection, Store};
+use crate::error::StoreError;
+use crate::rows::utc;
+use crate::schema::{event_log_head, events};
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use planledger_domain::events::{Actor, EntityType, Event, EventType, Subject};
+use planledger_domain::ids::{EventId, OrganizationId, PlanId};
+use serde::Serialize;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = events)]
+struct EventRow {
+    seq: i64,
+    id: String,
+    event_type: String,
+    occurred_at: NaiveDateTime,
+    actor_sub: String,
+    actor_organization_id: Option<String>,
+    subject_type: String,
+    subject_id: String,
+    organization_id: Option<String>,
+    plan_id: Option<String>,
+    data: String,
+    prev_hash: String,
+    hash: String,
+}
+
+impl EventRow {
+    fn into_domain(self) -> Result<Event, StoreError> {
+        let entity = EntityType::parse(&self.subject_type)
+            .ok_or_else(|| StoreError::Corrupt(format!("unknown subject type {:?}", self.subject_type)))?;
+        Ok(Event {
+            seq: self.seq,
+            id: EventId::from_stored(self.id),
+            event_type: self.event_type,
+            occurred_at: utc(self.occurred_at),
+            actor: Actor {
+                sub: self.actor_sub,
+                organization_id: self.actor_organization_id.map(OrganizationId::from_stored),
+            },
+            subject: Subject { entity, id: self.subject_id },
+            organization_id: self.organization_id.map(OrganizationId::from_stored),
+            data: serde_json::from_str(&self.data)?,
+            prev_hash: self.prev_hash,
+            hash: self.hash,
+        })
+    }
+}
+
+/// Writes `value` as canonical JSON: keys sorted at every level, no white space.
+pub fn canonical_json(value: &Value) -> String {
+    fn write(value: &Value, out: &mut String) {
+        match value {
+            Value::Object(map) => {
+                let mut entries: Vec<_> = map.iter().collect();
+                entries.sort_by(|a, b| a.0.cmp(b.0));
+                out.push('{');
+                for (index, (key, value)) in entries.into_iter().enumerate() {
+                    if index > 0 {
+                        out.push(',');
+                    }
+                    out.push_str(&Value::String(key.clone()).to_string());
+                    out.push(':');
+                    write(value, out);
+                }
+                out.push('}');
+            }
+            Value::Array(items) => {
+                out.push('[');
+                for (index, item) in items.iter().enumerate() {
+                    if index > 0 {
+                        out.push(',');
+                    }
+                    write(item, out);
+                }
+                out.push(']');
+            }
+            scalar => out.push_str(&scalar.to_string()),
+        }
+    }
+    let mut out = String::new();
+    write(value, &mut out);
+    out
+}
+
+/// The hash an event must carry, given its `prev_hash`.
+pub fn event_hash(event: &Event) -> Result<String, StoreError> {
+    let mut value = serde_json::to_value(event)?;
+    if let Value::Object(map) = &mut value {
+        map.remove("hash");
+        map.remove("prev_hash");
+    }
+    let mut hasher = Sha256::new();
+    hasher.update(event.prev_hash.as_bytes());
+    hasher.update(canonical_json(&value).as_bytes());
+    Ok(hex::encode(hasher.finalize()))
+}
+
+/// Appends one event. Must run inside the write transaction of the change it records.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn append(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    now: DateTime<Utc>,
+    event_type: EventType,
+    subject: Subject,
+    organization_id: Option<&OrganizationId>,
+    plan_id: Option<&PlanId>,
+    data: Value,
+) -> Result<Event, StoreError> {
+    // Taking the head row's lock makes seq gap-free and in commit order.
+    let (seq, prev_hash): (i64, String) = diesel::update(event_log_head::table.find(1))
+        .set(event_log_head::seq.eq(event_log_head::seq + 1))
+        .returning((event_log_head::seq, event_log_head::hash))
+        .get_result(conn)?;
+    let mut event = Event {
+        seq,
+        id: EventId::generate(),
+        event_type: event_type.to_string(),
+        occurred_at: now,
+        actor: actor.clone(),
+        subject,
+        organization_id: organization_id.cloned(),
+        data,
+        prev_hash,
+        hash: String::new(),
+    };
+    event.hash = event_hash(&event)?;
+    diesel::insert_into(events::table)
+        .values(EventRow {
+            seq,
+            id: event.id.to_string(),
+            event_type: event.event_type.clone(),
+            occurred_at: now.naive_utc(),
+            actor_sub: actor.sub.clone(),
+            actor_organization_id: actor.organization_id.as_ref().map(ToString::to_string),
+            subject_type: event.subject.entity.as_str().to_owned(),
+            subject_id: event.subject.id.clone(),
+            organization_id: organization_id.map(ToString::to_string),
+            plan_id: plan_id.map(ToString::to_string),
+            data: serde_json::to_string(&event.data)?,
+            prev_hash: event.prev_hash.clone(),
+            hash: event.hash.clone(),
+        })
+        .execute(conn)?;
+    diesel::update(event_log_head::table.find(1))
+        .set(event_log_head::hash.eq(&event.hash))
+        .execute(conn)?;
+    Ok(event)
+}
+
+/// Which events a page holds.
+#[derive(Debug, Clone, Default)]
+pub struct EventFilter {
+    pub after: i64,
+    pub limit: i64,
+    /// Event types to keep; empty keeps all.
+    pub types: Vec<String>,
+    /// Only events of this organization.
+    pub organization_id: Option<OrganizationId>,
+    /// Only events of this plan and what is under it.
+    pub plan_id: Option<PlanId>,
+    /// The caller's scope: only events of these organizations (`None`: all).
+    pub scope: Option<Vec<OrganizationId>>,
+}
+
+/// A page of the log.
+#[derive(Debug, Clone, Serialize)]
+pub struct EventPage {
+    pub events: Vec<Event>,
+    /// Ask again with `after` set to this; it moves past events the filter left out.
+    pub next_after: i64,
+}
+
+impl Store {
+    /// The log's last seq.
+    pub fn head_seq(&self) -> Result<i64, StoreError> {
+        let mut conn = self.connection()?;
+        Ok(event_log_head::table.find(1).select(event_log_head::seq).first(&mut *conn)?)
+    }
+
+    /// Reads a page of events after `filter.after`, oldest first.
+    pub fn events(&self, filter: &EventFilter) -> Result<EventPage, StoreError> {
+        self.read(|conn| {
+            // Every seq up to the head read here has committed: the head only moves at commit.
+            let head: i64 = event_log_head::table.find(1).select(event_log_head::seq).first(conn)?;
+            let mut query = events::table
+                .filter(events::seq.gt(filter.after))
+                .filter(events::seq.le(head))
+                .order(events::seq.asc())
+                .limit(filter.limit)
+                .into_boxed();
+            if !filter.types.is_empty() {
+                query = query.filter(events::event_type.eq_any(&filter.types));
+            }
+            if let Some(organization) = &filter.organization_id {
+                query = query.filter(events::organization_id.eq(organization.as_str()));
+            }
+            if let Some(plan) = &filter.plan_id {
+                query = query.filter(events::plan_id.eq(plan.as_str()));
+            }
+            if let Some(scope) = &filter.scope {
+                let scope: Vec<&str> = scope.iter().map(OrganizationId::as_str).collect();
+                query = query.filter(events::organization_id.eq_any(scope));
+            }
+            let rows: Vec<EventRow> = query.select(EventRow::as_select()).load(conn)?;
+            let full_page = rows.len() as i64 == filter.limit;
+            let events = rows.into_iter().map(EventRow::into_domain).collect::<Result<Vec<_>, _>>()?;
+            let next_after = match events.last() {
+                Some(last) if full_page => last.seq,
+                _ => head.max(filter.after),
+            };
+            Ok(EventPage { events, next_after })
+        })
+    }
+
+    /// Recomputes the hash chain over the whole log.
+    pub fn verify_log(&self) -> Result<LogVerification, StoreError> {
+        const CHUNK: i64 = 1000;
+        let mut conn = self.connection()?;
+        let head: i64 = event_log_head::table.find(1).select(event_log_head::seq).first(&mut *conn)?;
+        let mut expected_prev = GENESIS_HASH.to_owned();
+        let mut expected_seq = 1;
+        let mut checked = 0;
+        while expected_seq <= head {
+            let rows: Vec<EventRow> = events::table
+                .filter(events::seq.ge(expected_seq))
+                .filter(events::seq.le(head))
+                .order(events::seq.asc())
+                .limit(CHUNK)
+                .select(EventRow::as_select())
+                .load(&mut *conn)?;
+            if rows.is_empty() {
+                return Ok(LogVerification::broken(checked, head, expected_seq));
+            }
+            for row in rows {
+                let (seq, stored_hash) = (row.seq, row.hash.clone());
+                if seq != expected_seq {
+                    return Ok(LogVerification::broken(checked, head, expected_seq));
+                }
+                let intact = match row.into_domain() {
+                    Ok(event) => event.prev_hash == expected_prev && event_hash(&event).is_ok_and(|h| h == event.hash),
+                    Err(_) => false,
+                };
+                if !intact {
+                    return Ok(LogVerification::broken(checked, head, seq));
+                }
+                expected_prev = stored_hash;
+                expected_seq += 1;
+                checked += 1;
+            }
+        }
+        Ok(LogVerification { ok: true, checked, head_seq: head, first_broken_seq: None })
+    }
+}
+
+/// The answer of `GET /v1/events/verify` and `planledger verify-log`.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct LogVerification {
+    pub ok: bool,
+    pub checked: i64,
+    pub head_seq: i64,
+    pub first_broken_seq: Option<i64>,
+}
+
+impl LogVerification {
+    fn broken(checked: i64, head: i64, seq: i64) -> Self {
+        Self { ok: false, checked, head_seq: head, first_broken_seq: Some(seq) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn canonical_json_sorts_keys_at_every_level_and_keeps_utf8() {
+        let value = json!({"b": 1, "a": {"ö": "Jämtland", "c": [3, {"z": null, "y": true}]}});
+        assert_eq!(canonical_json(&value), r#"{"a":{"c":[3,{"y":true,"z":null}],"ö":"Jämtland"},"b":1}"#);
+    }
+}

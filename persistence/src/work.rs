@@ -1,0 +1,34 @@
+//! A unit of work: one write transaction, who is making it, and when. Every
+//! state change goes through [`Work::record`], which appends the event in the
+//! same transaction — so a change without its event cannot be written.
+
+use crate::db::DbConnection;
+use crate::error::StoreError;
+use crate::events;
+use chrono::{DateTime, Utc};
+use planledger_domain::events::{Actor, EntityType, Event, EventAction, EventType, Subject};
+use planledger_domain::ids::{OrganizationId, PlanId};
+use serde_json::Value;
+
+pub(crate) struct Work<'c> {
+    pub conn: &'c mut DbConnection,
+    pub actor: Actor,
+    pub now: DateTime<Utc>,
+}
+
+/// What an event is about, beyond its type and data.
+pub(crate) struct About<'a> {
+    pub entity: EntityType,
+    pub id: &'a str,
+    pub organization_id: Option<&'a OrganizationId>,
+    pub plan_id: Option<&'a PlanId>,
+}
+
+impl Work<'_> {
+    /// Appends one event for a change made in this transaction.
+    pub fn record(&mut self, about: About<'_>, action: EventAction, data: Value) -> Result<Event, StoreError> {
+        let event_type = EventType::new(about.entity, action);
+        let subject = Subject { entity: about.entity, id: about.id.to_owned() };
+        events::append(self.conn, &self.actor, self.now, event_type, subject, about.organization_id, about.plan_id, data)
+    }
+}
