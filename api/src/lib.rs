@@ -1,1 +1,104 @@
+//! planledger's HTTP API: routes, extractors, problem+json, the server, and
+//! what the `planledger` binary runs.
 
+pub mod auth;
+pub mod error;
+pub mod extract;
+pub mod routes;
+pub mod state;
+pub mod telemetry;
+
+use crate::auth::{Authenticator, JwtSettings};
+use crate::error::{ApiError, Problem, ProblemKind};
+use crate::state::AppState;
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::middleware::from_fn;
+use actix_web::{web, App, HttpResponse, HttpServer};
+use planledger_persistence::{PoolOptions, Store};
+use std::net::{SocketAddr, TcpListener};
+use utoipa::ToSchema;
+use utoipa_actix_web::AppExt;
+use utoipa_swagger_ui::SwaggerUi;
+
+/// The demo data: Region Jämtland Härjedalen's plans 2013-2017.
+pub const DEMO_DATA: &str = include_str!("../../data/region-jamtland-harjedalen-plans.json");
+
+/// Everything the server needs to start.
+#[derive(Clone)]
+pub struct Settings {
+    pub database_url: String,
+    pub bind: String,
+    pub jwt: JwtSettings,
+    pub public_read: bool,
+    pub pool: PoolOptions,
+    /// The largest request body accepted, in bytes.
+    pub body_limit: usize,
+}
+
+/// The OpenAPI document, generated from the handlers.
+pub fn api_doc() -> utoipa::openapi::OpenApi {
+    let (_, mut doc) = App::new()
+        .into_utoipa_app()
+        .openapi(planledger_openapi::base())
+        .configure(routes::configure)
+        .split_for_parts();
+    let components = doc.components.get_or_insert_with(Default::default);
+    let mut schemas = vec![("Problem".to_owned(), <Problem as utoipa::PartialSchema>::schema())];
+    <Problem as ToSchema>::schemas(&mut schemas);
+    components.schemas.extend(schemas);
+    doc
+}
+
+/// The OpenAPI document as the committed file holds it: pretty JSON with a final newline.
+pub fn api_doc_json() -> String {
+    let mut text = api_doc().to_pretty_json().unwrap_or_default();
+    text.push('\n');
+    text
+}
+
+async fn no_route() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::new(ProblemKind::NotFound, "no such path"))
+}
+
+async fn docs_redirect() -> HttpResponse {
+    HttpResponse::PermanentRedirect().insert_header(("Location", "/docs/")).finish()
+}
+
+/// A started server: where it listens, and how to stop it.
+pub struct Running {
+    pub address: SocketAddr,
+    pub handle: ServerHandle,
+    pub server: Server,
+}
+
+/// Binds the listener and builds the server; `.server` must be awaited (or spawned) to serve.
+pub fn start(settings: &Settings, store: Store) -> std::io::Result<Running> {
+    let metrics = telemetry::Metrics::new().map_err(std::io::Error::other)?;
+    let state = web::Data::new(AppState {
+        store,
+        authenticator: Authenticator::new(settings.jwt.clone()),
+        public_read: settings.public_read,
+        body_limit: settings.body_limit,
+        metrics,
+    });
+    let doc = api_doc();
+    let listener = TcpListener::bind(&settings.bind)?;
+    let address = listener.local_addr()?;
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .app_data(web::QueryConfig::default().error_handler(|error, _| ApiError::bad_request(error.to_string()).into()))
+            .app_data(web::PathConfig::default().error_handler(|_, _| ApiError::not_found("resource").into()))
+            .wrap(from_fn(telemetry::observe))
+            .into_utoipa_app()
+            .configure(routes::configure)
+            .into_app()
+            .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", doc.clone()))
+            .route("/docs", web::get().to(docs_redirect))
+            .default_service(web::to(no_route))
+    })
+    .listen(listener)?
+    .shutdown_timeout(30)
+    .run();
+    Ok(Running { address, handle: server.handle(), server })
+}

@@ -1,1 +1,245 @@
-fn main() {}
+//! The `planledger` binary: serve, migrate, import, token, verify-log, openapi.
+
+use clap::{Args, Parser, Subcommand};
+use planledger_api::auth::{Authenticator, JwtSettings};
+use planledger_api::telemetry::{self, LogFormat};
+use planledger_api::{Settings, DEMO_DATA};
+use planledger_domain::ids::OrganizationId;
+use planledger_domain::import::read_document;
+use planledger_domain::permissions::Role;
+use planledger_persistence::{Caller, PoolOptions, Store};
+use std::process::ExitCode;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(name = "planledger", version, about = "The system of record for regions' and municipalities' action plans")]
+struct Cli {
+    #[command(flatten)]
+    database: DatabaseArgs,
+    #[arg(long, env = "PLANLEDGER_LOG_FORMAT", value_enum, default_value = "text", global = true)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args)]
+struct DatabaseArgs {
+    /// `sqlite://FILE` (the embedded default) or `postgres://…`.
+    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://planledger.db", global = true)]
+    database_url: String,
+    /// Largest number of database connections.
+    #[arg(long, env = "PLANLEDGER_DB_POOL_SIZE", default_value_t = 16, global = true)]
+    db_pool_size: u32,
+}
+
+#[derive(Args)]
+struct JwtArgs {
+    /// HS256 secret for bearer tokens, at least 32 bytes. Without it `serve` makes one
+    /// that lives as long as the process.
+    #[arg(long, env = "PLANLEDGER_JWT_SECRET", hide_env_values = true)]
+    jwt_secret: Option<String>,
+    #[arg(long, env = "PLANLEDGER_JWT_ISSUER", default_value = "planledger")]
+    jwt_issuer: String,
+    #[arg(long, env = "PLANLEDGER_JWT_AUDIENCE", default_value = "planledger")]
+    jwt_audience: String,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the API (migrates the database first).
+    Serve {
+        #[arg(long, env = "PLANLEDGER_BIND", default_value = "127.0.0.1:8080")]
+        bind: String,
+        /// Serve public material without a token.
+        #[arg(long, env = "PLANLEDGER_PUBLIC_READ", default_value_t = true, action = clap::ArgAction::Set)]
+        public_read: bool,
+        /// Largest request body in bytes.
+        #[arg(long, env = "PLANLEDGER_BODY_LIMIT", default_value_t = 10 * 1024 * 1024)]
+        body_limit: usize,
+        /// Import the demo plans (Region Jämtland Härjedalen) and print an admin token.
+        #[arg(long)]
+        demo: bool,
+        #[command(flatten)]
+        jwt: JwtArgs,
+    },
+    /// Run pending migrations and exit.
+    Migrate,
+    /// Import plans from a file in the import format.
+    Import { file: std::path::PathBuf },
+    /// Bearer tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+    /// Recompute the event log's hash chain; exits 1 if it is broken.
+    VerifyLog,
+    /// Print the OpenAPI document.
+    Openapi,
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Issue a token for an organization (by id or code) with roles.
+    Issue {
+        /// Organization id or code, e.g. `SE` for the root.
+        #[arg(long)]
+        org: String,
+        /// Comma-separated roles: reader, editor, approver, admin.
+        #[arg(long, value_delimiter = ',', required = true)]
+        roles: Vec<String>,
+        /// Lifetime: seconds, or with a unit: 30m, 12h, 7d.
+        #[arg(long, default_value = "1h")]
+        ttl: String,
+        /// The token's subject.
+        #[arg(long, default_value = "planledger-cli")]
+        sub: String,
+        #[command(flatten)]
+        jwt: JwtArgs,
+    },
+}
+
+/// A failure that stops the command with one clear line.
+struct Failure(String);
+
+impl<E: std::fmt::Display> From<E> for Failure {
+    fn from(error: E) -> Self {
+        Failure(error.to_string())
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    telemetry::init_tracing(cli.log_format);
+    match run(cli) {
+        Ok(code) => code,
+        Err(Failure(message)) => {
+            eprintln!("planledger: {message}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn open_store(database: &DatabaseArgs) -> Result<Store, Failure> {
+    let options = PoolOptions { max_size: database.db_pool_size.max(1), ..PoolOptions::default() };
+    let store = Store::open(&database.database_url, options)?;
+    store.migrate()?;
+    Ok(store)
+}
+
+fn jwt_settings(args: JwtArgs, allow_generated: bool) -> Result<JwtSettings, Failure> {
+    let secret = match args.jwt_secret {
+        Some(secret) if secret.len() >= 32 => secret.into_bytes(),
+        Some(_) => return Err(Failure("PLANLEDGER_JWT_SECRET must be at least 32 bytes".into())),
+        None if allow_generated => {
+            tracing::warn!("PLANLEDGER_JWT_SECRET is not set: tokens are signed with a secret that lives as long as this process");
+            format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple()).into_bytes()
+        }
+        None => return Err(Failure("PLANLEDGER_JWT_SECRET is not set".into())),
+    };
+    Ok(JwtSettings { secret, issuer: args.jwt_issuer, audience: args.jwt_audience })
+}
+
+fn parse_ttl(text: &str) -> Result<Duration, Failure> {
+    let (number, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len()));
+    let number: u64 = number.parse().map_err(|_| Failure(format!("--ttl {text:?} is not a duration like 3600, 30m, 12h or 7d")))?;
+    let seconds = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(Failure(format!("--ttl {text:?} has an unknown unit; use s, m, h or d"))),
+    };
+    Ok(Duration::from_secs(number.saturating_mul(seconds)))
+}
+
+fn run(cli: Cli) -> Result<ExitCode, Failure> {
+    match cli.command {
+        Command::Serve { bind, public_read, body_limit, demo, jwt } => {
+            let settings = Settings {
+                database_url: cli.database.database_url.clone(),
+                bind,
+                jwt: jwt_settings(jwt, true)?,
+                public_read,
+                pool: PoolOptions { max_size: cli.database.db_pool_size.max(1), ..PoolOptions::default() },
+                body_limit,
+            };
+            let store = open_store(&cli.database)?;
+            if demo {
+                let document = read_document(&serde_json::from_str(DEMO_DATA)?)
+                    .map_err(|errors| Failure(format!("the demo data does not read: {errors:?}")))?;
+                let summary = store.import_plans(&Caller::System, document)?;
+                tracing::info!(plans_created = summary.plans.created, plans_unchanged = summary.plans.unchanged, "demo data imported");
+            }
+            serve(settings, store, demo)
+        }
+        Command::Migrate => {
+            let options = PoolOptions { max_size: 1, ..PoolOptions::default() };
+            let ran = Store::open(&cli.database.database_url, options)?.migrate()?;
+            println!("{ran} migrations ran");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Import { file } => {
+            let text = std::fs::read_to_string(&file).map_err(|e| Failure(format!("cannot read {}: {e}", file.display())))?;
+            let value: serde_json::Value =
+                serde_json::from_str(&text).map_err(|e| Failure(format!("{} is not JSON: {e}", file.display())))?;
+            let document = match read_document(&value) {
+                Ok(document) => document,
+                Err(errors) => {
+                    for error in &errors {
+                        eprintln!("{}: {}", error.field, error.message);
+                    }
+                    return Err(Failure(format!("{} breaks the import format; nothing was imported", file.display())));
+                }
+            };
+            let summary = open_store(&cli.database)?.import_plans(&Caller::System, document)?;
+            println!("{}", serde_json::to_string_pretty(&summary)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Token { command: TokenCommand::Issue { org, roles, ttl, sub, jwt } } => {
+            let settings = jwt_settings(jwt, false)?;
+            let roles = roles
+                .iter()
+                .map(|role| Role::parse(role.trim()).ok_or_else(|| Failure(format!("unknown role {role:?}; use reader, editor, approver, admin"))))
+                .collect::<Result<Vec<_>, _>>()?;
+            let store = open_store(&cli.database)?;
+            let organization = store.organization_by_id_or_code(&org)?.ok_or_else(|| Failure(format!("no organization with id or code {org:?}")))?;
+            let token = Authenticator::new(settings).issue(&sub, &organization.id, &roles, parse_ttl(&ttl)?)?;
+            println!("{token}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::VerifyLog => {
+            let verification = open_store(&cli.database)?.verify_log()?;
+            println!("{}", serde_json::to_string(&verification)?);
+            Ok(if verification.ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+        }
+        Command::Openapi => {
+            print!("{}", planledger_api::api_doc_json());
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn serve(settings: Settings, store: Store, demo: bool) -> Result<ExitCode, Failure> {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async {
+        let running = planledger_api::start(&settings, store)?;
+        let url = format!("http://{}", running.address);
+        tracing::info!(%url, backend = settings.database_url.split(':').next().unwrap_or_default(), "planledger is serving");
+        if demo {
+            let token = Authenticator::new(settings.jwt.clone()).issue(
+                "demo-admin",
+                &OrganizationId::root(),
+                &Role::ALL,
+                Duration::from_secs(24 * 3600),
+            )?;
+            println!("planledger is serving the demo plans at {url}");
+            println!("API docs:     {url}/docs/");
+            println!("Plans:        curl {url}/v1/plans");
+            println!("Admin token (all roles, root organization, 24 h):");
+            println!("export TOKEN={token}");
+        }
+        running.server.await?;
+        Ok::<_, Failure>(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -147,6 +147,28 @@ pub struct Event {
     pub hash: String,
 }
 
+/// The answer of `GET /v1/events/verify` and `planledger verify-log`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct LogVerification {
+    pub ok: bool,
+    /// How many events were checked before the first break (all of them when `ok`).
+    pub checked: i64,
+    pub head_seq: i64,
+    /// The first seq whose hash, `prev_hash` or position does not fit the chain.
+    pub first_broken_seq: Option<i64>,
+}
+
+impl LogVerification {
+    pub fn intact(checked: i64, head_seq: i64) -> Self {
+        Self { ok: true, checked, head_seq, first_broken_seq: None }
+    }
+
+    pub fn broken(checked: i64, head_seq: i64, seq: i64) -> Self {
+        Self { ok: false, checked, head_seq, first_broken_seq: Some(seq) }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

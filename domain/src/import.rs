@@ -13,6 +13,26 @@ use crate::validation::{Errors, FieldError};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::{Map, Number, Value};
 
+/// How many were created and how many were already there.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Counts {
+    pub created: usize,
+    pub unchanged: usize,
+}
+
+/// The answer of an import.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ImportSummary {
+    pub organization_id: OrganizationId,
+    /// Whether the import created the organization.
+    pub organization_created: bool,
+    pub plans: Counts,
+    pub goals: Counts,
+    pub activities: Counts,
+}
+
 /// A whole import file, checked.
 #[derive(Debug, Clone)]
 pub struct ImportDocument {

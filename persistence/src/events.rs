@@ -13,7 +13,7 @@ use crate::rows::utc;
 use crate::schema::{event_log_head, events};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
-use planledger_domain::events::{Actor, EntityType, Event, EventType, Subject};
+use planledger_domain::events::{Actor, EntityType, Event, EventType, LogVerification, Subject};
 use planledger_domain::ids::{EventId, OrganizationId, PlanId};
 use serde::Serialize;
 use serde_json::Value;
@@ -264,22 +264,7 @@ impl Store {
                 checked += 1;
             }
         }
-        Ok(LogVerification { ok: true, checked, head_seq: head, first_broken_seq: None })
-    }
-}
-
-/// The answer of `GET /v1/events/verify` and `planledger verify-log`.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct LogVerification {
-    pub ok: bool,
-    pub checked: i64,
-    pub head_seq: i64,
-    pub first_broken_seq: Option<i64>,
-}
-
-impl LogVerification {
-    fn broken(checked: i64, head: i64, seq: i64) -> Self {
-        Self { ok: false, checked, head_seq: head, first_broken_seq: Some(seq) }
+        Ok(LogVerification::intact(checked, head))
     }
 }
 
@@ -292,5 +277,37 @@ mod tests {
     fn canonical_json_sorts_keys_at_every_level_and_keeps_utf8() {
         let value = json!({"b": 1, "a": {"ö": "Jämtland", "c": [3, {"z": null, "y": true}]}});
         assert_eq!(canonical_json(&value), r#"{"a":{"c":[3,{"y":true,"z":null}],"ö":"Jämtland"},"b":1}"#);
+    }
+}
+
+impl Store {
+    /// A page of the feed as the caller may see it: the events of the organizations in its scope.
+    pub fn event_feed(&self, caller: &crate::Caller, filter: EventFilter) -> Result<EventPage, StoreError> {
+        let scope = self.feed_scope(caller)?;
+        self.events(&EventFilter { scope, ..filter })
+    }
+
+    /// Recomputes the chain for a caller with any role.
+    pub fn verify_log_for(&self, caller: &crate::Caller) -> Result<LogVerification, StoreError> {
+        self.feed_scope(caller)?;
+        self.verify_log()
+    }
+
+    fn feed_scope(&self, caller: &crate::Caller) -> Result<Option<Vec<OrganizationId>>, StoreError> {
+        use planledger_domain::permissions::Denial;
+        if let crate::Caller::Request { principal, .. } = caller {
+            match principal {
+                None => return Err(StoreError::Denied(Denial::Unauthenticated)),
+                Some(principal) if principal.roles.is_empty() => return Err(StoreError::Denied(Denial::Forbidden)),
+                Some(_) => {}
+            }
+        }
+        let mut conn = self.connection()?;
+        Ok(match crate::access::list_scope(&mut conn, caller)? {
+            crate::access::ListScope::Everything => None,
+            crate::access::ListScope::Limited { organizations, .. } => {
+                Some(organizations.into_iter().map(OrganizationId::from_stored).collect())
+            }
+        })
     }
 }

@@ -10,28 +10,10 @@ use crate::plans::{insert_activity, insert_goal, insert_plan};
 use crate::schema::plans;
 use crate::work::Work;
 use diesel::prelude::*;
-use planledger_domain::import::{ImportDocument, ImportPlan};
+use planledger_domain::import::{Counts, ImportDocument, ImportPlan, ImportSummary};
 use planledger_domain::ids::OrganizationId;
 use planledger_domain::organization::{NewOrganization, Organization};
 use planledger_domain::permissions::{Action, Visibility};
-use serde::Serialize;
-
-/// How many were created and how many were already there.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct Counts {
-    pub created: usize,
-    pub unchanged: usize,
-}
-
-/// The answer of an import.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ImportSummary {
-    pub organization_id: OrganizationId,
-    pub organization_created: bool,
-    pub plans: Counts,
-    pub goals: Counts,
-    pub activities: Counts,
-}
 
 fn existing_plan(conn: &mut DbConnection, organization: &OrganizationId, plan: &ImportPlan) -> Result<bool, StoreError> {
     let new = &plan.new_plan;

@@ -1,0 +1,172 @@
+//! Request extractors: JSON bodies with every error as a problem, `If-Match`,
+//! pagination, and ids in paths.
+
+use crate::error::{ApiError, ProblemKind};
+use crate::state::AppState;
+use actix_web::dev::Payload;
+use actix_web::http::header;
+use actix_web::web::BytesMut;
+use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
+use futures_util::future::LocalBoxFuture;
+use futures_util::StreamExt;
+use planledger_domain::validation::FieldError;
+use planledger_persistence::PageRequest;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use std::future::{ready, Ready};
+use utoipa::IntoParams;
+
+/// A JSON request body: malformed JSON is 400, a body of the wrong shape
+/// (missing, unknown or mistyped fields) is 422 naming the field, a body over
+/// the limit is 413, another content type is 415.
+pub struct JsonBody<T>(pub T);
+
+impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(request: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let limit = request.app_data::<web::Data<AppState>>().map_or(1 << 20, |state| state.body_limit);
+        let content_type = request.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+        let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        if !(essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))) {
+            return Box::pin(ready(Err(ApiError::new(
+                ProblemKind::UnsupportedMediaType,
+                format!("expected Content-Type: application/json, got {content_type:?}"),
+            ))));
+        }
+        let declared = request
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok());
+        if declared.is_some_and(|length| length > limit) {
+            return Box::pin(ready(Err(too_large(limit))));
+        }
+        let mut payload = payload.take();
+        Box::pin(async move {
+            let mut body = BytesMut::new();
+            while let Some(chunk) = payload.next().await {
+                let chunk = chunk.map_err(|e| ApiError::bad_request(format!("could not read the body: {e}")))?;
+                if body.len() + chunk.len() > limit {
+                    return Err(too_large(limit));
+                }
+                body.extend_from_slice(&chunk);
+            }
+            parse_json(&body).map(JsonBody)
+        })
+    }
+}
+
+fn too_large(limit: usize) -> ApiError {
+    ApiError::new(ProblemKind::PayloadTooLarge, format!("the body may be at most {limit} bytes"))
+}
+
+/// Parses a body, telling malformed JSON (400) from JSON of the wrong shape (422).
+pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::new(ProblemKind::MalformedJson, "the body is empty"));
+    }
+    let mut deserializer = serde_json::Deserializer::from_slice(body);
+    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+        let path = error.path().to_string();
+        let inner = error.into_inner();
+        let message = without_position(&inner.to_string());
+        match inner.classify() {
+            serde_json::error::Category::Data => {
+                ApiError::validation(vec![FieldError::new(field_name(&path, &message), message)])
+            }
+            _ => ApiError::new(ProblemKind::MalformedJson, message),
+        }
+    })?;
+    deserializer
+        .end()
+        .map_err(|e| ApiError::new(ProblemKind::MalformedJson, format!("unexpected text after the JSON value: {}", without_position(&e.to_string()))))?;
+    Ok(value)
+}
+
+/// serde names a missing field in its message and not in the path; put it in the path.
+fn field_name(path: &str, message: &str) -> String {
+    let parent = if path == "." { "" } else { path };
+    match message.strip_prefix("missing field `").and_then(|rest| rest.split('`').next()) {
+        Some(missing) if parent.is_empty() => missing.to_owned(),
+        Some(missing) => format!("{parent}.{missing}"),
+        None if parent.is_empty() => "body".to_owned(),
+        None => parent.to_owned(),
+    }
+}
+
+fn without_position(message: &str) -> String {
+    match message.find(" at line ") {
+        Some(index) => message[..index].to_owned(),
+        None => message.to_owned(),
+    }
+}
+
+/// `If-Match: "<revision>"`: the change applies only to that revision. `*` or no header: any.
+pub struct IfMatch(pub Option<i64>);
+
+impl FromRequest for IfMatch {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let Some(value) = request.headers().get(header::IF_MATCH) else {
+            return ready(Ok(IfMatch(None)));
+        };
+        let value = value.to_str().unwrap_or("").trim();
+        if value == "*" {
+            return ready(Ok(IfMatch(None)));
+        }
+        // A weak or unreadable tag never matches a strong ETag: the request then fails with 412.
+        let revision = value.strip_prefix('"').and_then(|v| v.strip_suffix('"')).and_then(|v| v.parse::<i64>().ok());
+        ready(Ok(IfMatch(Some(revision.unwrap_or(-1)))))
+    }
+}
+
+/// `limit` and `cursor` of a list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageQuery {
+    /// Items per page, 1 to 500 (default 50; larger values are cut to 500).
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 500)]
+    pub limit: Option<String>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+impl PageQuery {
+    pub fn page(&self) -> Result<PageRequest, ApiError> {
+        let limit = parse_limit(self.limit.as_deref(), PageRequest::DEFAULT_LIMIT, PageRequest::MAX_LIMIT)?;
+        Ok(PageRequest { limit, cursor: self.cursor.clone().filter(|c| !c.is_empty()) })
+    }
+}
+
+/// Parses a `limit`: a whole number from 1, cut to `max`.
+pub fn parse_limit(text: Option<&str>, default: i64, max: i64) -> Result<i64, ApiError> {
+    match text {
+        None | Some("") => Ok(default),
+        Some(text) => match text.parse::<i64>() {
+            Ok(limit) if limit >= 1 => Ok(limit.min(max)),
+            _ => Err(ApiError::bad_request(format!("limit must be a whole number from 1 to {max}, got {text:?}"))),
+        },
+    }
+}
+
+/// Reads an id from a path; text that is no UUID names no resource.
+pub fn path_id<T>(text: &str, parse: fn(&str) -> Option<T>, what: &str) -> Result<T, ApiError> {
+    parse(text).ok_or_else(|| ApiError::not_found(what))
+}
+
+/// A single resource with its strong `ETag` (the quoted revision).
+pub fn with_etag<T: Serialize>(revision: i64, body: &T) -> HttpResponse {
+    HttpResponse::Ok().insert_header((header::ETAG, format!("\"{revision}\""))).json(body)
+}
+
+/// A created resource: 201 with `Location` and `ETag`.
+pub fn created<T: Serialize>(location: String, revision: i64, body: &T) -> HttpResponse {
+    HttpResponse::Created()
+        .insert_header((header::LOCATION, location))
+        .insert_header((header::ETAG, format!("\"{revision}\"")))
+        .json(body)
+}

@@ -1,0 +1,87 @@
+//! The HTTP routes. Each handler reads: extract → one store call → response.
+
+mod events;
+mod import;
+mod organizations;
+mod plans;
+pub mod problems;
+mod service;
+
+use planledger_domain::activity::Activity;
+use planledger_domain::goal::GoalView;
+use planledger_domain::organization::Organization;
+use planledger_domain::plan::PlanView;
+use planledger_persistence::Page;
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_actix_web::service_config::ServiceConfig;
+
+/// Registers every documented route.
+pub fn configure(config: &mut ServiceConfig) {
+    config
+        .service(service::healthz)
+        .service(service::readyz)
+        .service(service::metrics)
+        .service(organizations::list)
+        .service(organizations::create)
+        .service(organizations::get)
+        .service(organizations::update)
+        .service(plans::list)
+        .service(plans::create)
+        .service(plans::get)
+        .service(plans::update)
+        .service(plans::transition)
+        .service(plans::changelog)
+        .service(plans::history)
+        .service(plans::list_goals)
+        .service(plans::create_goal)
+        .service(plans::get_goal)
+        .service(plans::update_goal)
+        .service(plans::list_activities)
+        .service(plans::create_activity)
+        .service(plans::get_activity)
+        .service(plans::update_activity)
+        .service(events::list)
+        .service(events::verify)
+        .service(import::import_plans)
+        .service(problems::page);
+}
+
+macro_rules! list_type {
+    ($(#[$doc:meta])* $name:ident, $item:ty) => {
+        $(#[$doc])*
+        #[derive(Serialize, ToSchema)]
+        pub struct $name {
+            pub items: Vec<$item>,
+            /// Pass as `cursor` for the next page; null on the last page.
+            pub next_cursor: Option<String>,
+        }
+
+        impl From<Page<$item>> for $name {
+            fn from(page: Page<$item>) -> Self {
+                Self { items: page.items, next_cursor: page.next_cursor }
+            }
+        }
+    };
+}
+
+list_type!(
+    /// A page of organizations.
+    OrganizationList,
+    Organization
+);
+list_type!(
+    /// A page of plans.
+    PlanList,
+    PlanView
+);
+list_type!(
+    /// A page of goals.
+    GoalList,
+    GoalView
+);
+list_type!(
+    /// A page of activities.
+    ActivityList,
+    Activity
+);
