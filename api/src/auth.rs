@@ -59,7 +59,8 @@ impl Authenticator {
 
     /// Checks a token and reads the principal from it.
     pub fn verify(&self, token: &str) -> Result<Principal, String> {
-        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).map_err(|e| e.to_string())?;
+        let data =
+            jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).map_err(|e| e.to_string())?;
         let claims = data.claims;
         let organization_id = OrganizationId::parse(&claims.org).ok_or("the org claim is not an organization id")?;
         let roles = claims
@@ -67,11 +68,21 @@ impl Authenticator {
             .iter()
             .map(|role| Role::parse(role).ok_or_else(|| format!("unknown role {role:?}")))
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Principal { subject: claims.sub, organization_id, roles })
+        Ok(Principal {
+            subject: claims.sub,
+            organization_id,
+            roles,
+        })
     }
 
     /// Issues a token for `organization` with `roles`, valid for `ttl`.
-    pub fn issue(&self, subject: &str, organization: &OrganizationId, roles: &[Role], ttl: Duration) -> Result<String, String> {
+    pub fn issue(
+        &self,
+        subject: &str,
+        organization: &OrganizationId,
+        roles: &[Role],
+        ttl: Duration,
+    ) -> Result<String, String> {
         let now = chrono::Utc::now().timestamp();
         let claims = Claims {
             sub: subject.to_owned(),
@@ -102,7 +113,9 @@ fn authenticate(request: &HttpRequest) -> Result<Auth, ApiError> {
     let Some(value) = request.headers().get(header::AUTHORIZATION) else {
         return Ok(Auth(None));
     };
-    let value = value.to_str().map_err(|_| ApiError::unauthorized("the Authorization header is not text"))?;
+    let value = value
+        .to_str()
+        .map_err(|_| ApiError::unauthorized("the Authorization header is not text"))?;
     let token = value
         .strip_prefix("Bearer ")
         .or_else(|| value.strip_prefix("bearer "))

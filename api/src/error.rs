@@ -160,7 +160,12 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(kind: ProblemKind, detail: impl Into<String>) -> Self {
-        Self { kind, detail: Some(detail.into()), errors: None, allowed: None }
+        Self {
+            kind,
+            detail: Some(detail.into()),
+            errors: None,
+            allowed: None,
+        }
     }
 
     pub fn bad_request(detail: impl Into<String>) -> Self {
@@ -176,7 +181,12 @@ impl ApiError {
             [only] => format!("{}: {}", only.field, only.message),
             many => format!("{} fields are invalid", many.len()),
         };
-        Self { kind: ProblemKind::Validation, detail: Some(detail), errors: Some(errors), allowed: None }
+        Self {
+            kind: ProblemKind::Validation,
+            detail: Some(detail),
+            errors: Some(errors),
+            allowed: None,
+        }
     }
 
     pub fn unauthorized(detail: impl Into<String>) -> Self {
@@ -237,9 +247,10 @@ impl From<DomainError> for ApiError {
                 allowed: Some(allowed),
             },
             DomainError::Conflict(detail) => ApiError::new(ProblemKind::Conflict, detail),
-            DomainError::RevisionMismatch { current } => {
-                ApiError::new(ProblemKind::PreconditionFailed, format!("the current revision is {current}"))
-            }
+            DomainError::RevisionMismatch { current } => ApiError::new(
+                ProblemKind::PreconditionFailed,
+                format!("the current revision is {current}"),
+            ),
         }
     }
 }
@@ -249,17 +260,19 @@ impl From<StoreError> for ApiError {
         match error {
             StoreError::Domain(error) => error.into(),
             StoreError::NotFound(what) => ApiError::not_found(what),
-            StoreError::Denied(Denial::Unauthenticated) => {
-                ApiError::unauthorized("this needs a bearer token")
-            }
-            StoreError::Denied(Denial::Forbidden) => {
-                ApiError::new(ProblemKind::Forbidden, "the token's roles or organization scope do not allow this")
-            }
+            StoreError::Denied(Denial::Unauthenticated) => ApiError::unauthorized("this needs a bearer token"),
+            StoreError::Denied(Denial::Forbidden) => ApiError::new(
+                ProblemKind::Forbidden,
+                "the token's roles or organization scope do not allow this",
+            ),
             StoreError::Denied(Denial::Hidden) => ApiError::not_found("resource"),
             StoreError::InvalidCursor => ApiError::bad_request("the cursor is not one this service gave out"),
             StoreError::Unavailable(detail) => {
                 tracing::warn!(%detail, "database unavailable");
-                ApiError::new(ProblemKind::ServiceUnavailable, "the database is unavailable; retry shortly")
+                ApiError::new(
+                    ProblemKind::ServiceUnavailable,
+                    "the database is unavailable; retry shortly",
+                )
             }
             other => {
                 tracing::error!(error = %other, "internal error");
@@ -279,7 +292,12 @@ fn problem_responses(
         .map(|kind| {
             let response = ResponseBuilder::new()
                 .description(kind.title())
-                .content(PROBLEM_JSON, ContentBuilder::new().schema(Some(Ref::from_schema_name("Problem"))).build())
+                .content(
+                    PROBLEM_JSON,
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("Problem")))
+                        .build(),
+                )
                 .build();
             (kind.status().as_u16().to_string(), response.into())
         })

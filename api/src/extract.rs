@@ -26,8 +26,14 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
     type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
 
     fn from_request(request: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let limit = request.app_data::<web::Data<AppState>>().map_or(1 << 20, |state| state.body_limit);
-        let content_type = request.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+        let limit = request
+            .app_data::<web::Data<AppState>>()
+            .map_or(1 << 20, |state| state.body_limit);
+        let content_type = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
         let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
         if !(essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))) {
             return Box::pin(ready(Err(ApiError::new(
@@ -59,7 +65,10 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
 }
 
 fn too_large(limit: usize) -> ApiError {
-    ApiError::new(ProblemKind::PayloadTooLarge, format!("the body may be at most {limit} bytes"))
+    ApiError::new(
+        ProblemKind::PayloadTooLarge,
+        format!("the body may be at most {limit} bytes"),
+    )
 }
 
 /// Parses a body, telling malformed JSON (400) from JSON of the wrong shape (422).
@@ -79,16 +88,25 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
             _ => ApiError::new(ProblemKind::MalformedJson, message),
         }
     })?;
-    deserializer
-        .end()
-        .map_err(|e| ApiError::new(ProblemKind::MalformedJson, format!("unexpected text after the JSON value: {}", without_position(&e.to_string()))))?;
+    deserializer.end().map_err(|e| {
+        ApiError::new(
+            ProblemKind::MalformedJson,
+            format!(
+                "unexpected text after the JSON value: {}",
+                without_position(&e.to_string())
+            ),
+        )
+    })?;
     Ok(value)
 }
 
 /// serde names a missing field in its message and not in the path; put it in the path.
 fn field_name(path: &str, message: &str) -> String {
     let parent = if path == "." { "" } else { path };
-    match message.strip_prefix("missing field `").and_then(|rest| rest.split('`').next()) {
+    match message
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.split('`').next())
+    {
         Some(missing) if parent.is_empty() => missing.to_owned(),
         Some(missing) => format!("{parent}.{missing}"),
         None if parent.is_empty() => "body".to_owned(),
@@ -119,7 +137,10 @@ impl FromRequest for IfMatch {
             return ready(Ok(IfMatch(None)));
         }
         // A weak or unreadable tag never matches a strong ETag: the request then fails with 412.
-        let revision = value.strip_prefix('"').and_then(|v| v.strip_suffix('"')).and_then(|v| v.parse::<i64>().ok());
+        let revision = value
+            .strip_prefix('"')
+            .and_then(|v| v.strip_suffix('"'))
+            .and_then(|v| v.parse::<i64>().ok());
         ready(Ok(IfMatch(Some(revision.unwrap_or(-1)))))
     }
 }
@@ -137,8 +158,15 @@ pub struct PageQuery {
 
 impl PageQuery {
     pub fn page(&self) -> Result<PageRequest, ApiError> {
-        let limit = parse_limit(self.limit.as_deref(), PageRequest::DEFAULT_LIMIT, PageRequest::MAX_LIMIT)?;
-        Ok(PageRequest { limit, cursor: self.cursor.clone().filter(|c| !c.is_empty()) })
+        let limit = parse_limit(
+            self.limit.as_deref(),
+            PageRequest::DEFAULT_LIMIT,
+            PageRequest::MAX_LIMIT,
+        )?;
+        Ok(PageRequest {
+            limit,
+            cursor: self.cursor.clone().filter(|c| !c.is_empty()),
+        })
     }
 }
 
@@ -148,7 +176,9 @@ pub fn parse_limit(text: Option<&str>, default: i64, max: i64) -> Result<i64, Ap
         None | Some("") => Ok(default),
         Some(text) => match text.parse::<i64>() {
             Ok(limit) if limit >= 1 => Ok(limit.min(max)),
-            _ => Err(ApiError::bad_request(format!("limit must be a whole number from 1 to {max}, got {text:?}"))),
+            _ => Err(ApiError::bad_request(format!(
+                "limit must be a whole number from 1 to {max}, got {text:?}"
+            ))),
         },
     }
 }
@@ -160,7 +190,9 @@ pub fn path_id<T>(text: &str, parse: fn(&str) -> Option<T>, what: &str) -> Resul
 
 /// A single resource with its strong `ETag` (the quoted revision).
 pub fn with_etag<T: Serialize>(revision: i64, body: &T) -> HttpResponse {
-    HttpResponse::Ok().insert_header((header::ETAG, format!("\"{revision}\""))).json(body)
+    HttpResponse::Ok()
+        .insert_header((header::ETAG, format!("\"{revision}\"")))
+        .json(body)
 }
 
 /// A created resource: 201 with `Location` and `ETag`.

@@ -61,7 +61,9 @@ async fn no_route() -> Result<HttpResponse, ApiError> {
 }
 
 async fn docs_redirect() -> HttpResponse {
-    HttpResponse::PermanentRedirect().insert_header(("Location", "/docs/")).finish()
+    HttpResponse::PermanentRedirect()
+        .insert_header(("Location", "/docs/"))
+        .finish()
 }
 
 /// A started server: where it listens, and how to stop it.
@@ -87,7 +89,9 @@ pub fn start(settings: &Settings, store: Store) -> std::io::Result<Running> {
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
-            .app_data(web::QueryConfig::default().error_handler(|error, _| ApiError::bad_request(error.to_string()).into()))
+            .app_data(
+                web::QueryConfig::default().error_handler(|error, _| ApiError::bad_request(error.to_string()).into()),
+            )
             .app_data(web::PathConfig::default().error_handler(|_, _| ApiError::not_found("resource").into()))
             .wrap(from_fn(telemetry::observe))
             .into_utoipa_app()
@@ -100,5 +104,9 @@ pub fn start(settings: &Settings, store: Store) -> std::io::Result<Running> {
     .listen(listener)?
     .shutdown_timeout(30)
     .run();
-    Ok(Running { address, handle: server.handle(), server })
+    Ok(Running {
+        address,
+        handle: server.handle(),
+        server,
+    })
 }

@@ -12,11 +12,21 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 #[derive(Parser)]
-#[command(name = "planledger", version, about = "The system of record for regions' and municipalities' action plans")]
+#[command(
+    name = "planledger",
+    version,
+    about = "The system of record for regions' and municipalities' action plans"
+)]
 struct Cli {
     #[command(flatten)]
     database: DatabaseArgs,
-    #[arg(long, env = "PLANLEDGER_LOG_FORMAT", value_enum, default_value = "text", global = true)]
+    #[arg(
+        long,
+        env = "PLANLEDGER_LOG_FORMAT",
+        value_enum,
+        default_value = "text",
+        global = true
+    )]
     log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
@@ -120,7 +130,10 @@ fn main() -> ExitCode {
 }
 
 fn open_store(database: &DatabaseArgs) -> Result<Store, Failure> {
-    let options = PoolOptions { max_size: database.db_pool_size.max(1), ..PoolOptions::default() };
+    let options = PoolOptions {
+        max_size: database.db_pool_size.max(1),
+        ..PoolOptions::default()
+    };
     let store = Store::open(&database.database_url, options)?;
     store.migrate()?;
     Ok(store)
@@ -131,17 +144,25 @@ fn jwt_settings(args: JwtArgs, allow_generated: bool) -> Result<JwtSettings, Fai
         Some(secret) if secret.len() >= 32 => secret.into_bytes(),
         Some(_) => return Err(Failure("PLANLEDGER_JWT_SECRET must be at least 32 bytes".into())),
         None if allow_generated => {
-            tracing::warn!("PLANLEDGER_JWT_SECRET is not set: tokens are signed with a secret that lives as long as this process");
+            tracing::warn!(
+                "PLANLEDGER_JWT_SECRET is not set: tokens are signed with a secret that lives as long as this process"
+            );
             format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple()).into_bytes()
         }
         None => return Err(Failure("PLANLEDGER_JWT_SECRET is not set".into())),
     };
-    Ok(JwtSettings { secret, issuer: args.jwt_issuer, audience: args.jwt_audience })
+    Ok(JwtSettings {
+        secret,
+        issuer: args.jwt_issuer,
+        audience: args.jwt_audience,
+    })
 }
 
 fn parse_ttl(text: &str) -> Result<Duration, Failure> {
     let (number, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len()));
-    let number: u64 = number.parse().map_err(|_| Failure(format!("--ttl {text:?} is not a duration like 3600, 30m, 12h or 7d")))?;
+    let number: u64 = number
+        .parse()
+        .map_err(|_| Failure(format!("--ttl {text:?} is not a duration like 3600, 30m, 12h or 7d")))?;
     let seconds = match unit {
         "" | "s" => 1,
         "m" => 60,
@@ -154,13 +175,22 @@ fn parse_ttl(text: &str) -> Result<Duration, Failure> {
 
 fn run(cli: Cli) -> Result<ExitCode, Failure> {
     match cli.command {
-        Command::Serve { bind, public_read, body_limit, demo, jwt } => {
+        Command::Serve {
+            bind,
+            public_read,
+            body_limit,
+            demo,
+            jwt,
+        } => {
             let settings = Settings {
                 database_url: cli.database.database_url.clone(),
                 bind,
                 jwt: jwt_settings(jwt, true)?,
                 public_read,
-                pool: PoolOptions { max_size: cli.database.db_pool_size.max(1), ..PoolOptions::default() },
+                pool: PoolOptions {
+                    max_size: cli.database.db_pool_size.max(1),
+                    ..PoolOptions::default()
+                },
                 body_limit,
             };
             let store = open_store(&cli.database)?;
@@ -168,18 +198,26 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
                 let document = read_document(&serde_json::from_str(DEMO_DATA)?)
                     .map_err(|errors| Failure(format!("the demo data does not read: {errors:?}")))?;
                 let summary = store.import_plans(&Caller::System, document)?;
-                tracing::info!(plans_created = summary.plans.created, plans_unchanged = summary.plans.unchanged, "demo data imported");
+                tracing::info!(
+                    plans_created = summary.plans.created,
+                    plans_unchanged = summary.plans.unchanged,
+                    "demo data imported"
+                );
             }
             serve(settings, store, demo)
         }
         Command::Migrate => {
-            let options = PoolOptions { max_size: 1, ..PoolOptions::default() };
+            let options = PoolOptions {
+                max_size: 1,
+                ..PoolOptions::default()
+            };
             let ran = Store::open(&cli.database.database_url, options)?.migrate()?;
             println!("{ran} migrations ran");
             Ok(ExitCode::SUCCESS)
         }
         Command::Import { file } => {
-            let text = std::fs::read_to_string(&file).map_err(|e| Failure(format!("cannot read {}: {e}", file.display())))?;
+            let text =
+                std::fs::read_to_string(&file).map_err(|e| Failure(format!("cannot read {}: {e}", file.display())))?;
             let value: serde_json::Value =
                 serde_json::from_str(&text).map_err(|e| Failure(format!("{} is not JSON: {e}", file.display())))?;
             let document = match read_document(&value) {
@@ -188,21 +226,38 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
                     for error in &errors {
                         eprintln!("{}: {}", error.field, error.message);
                     }
-                    return Err(Failure(format!("{} breaks the import format; nothing was imported", file.display())));
+                    return Err(Failure(format!(
+                        "{} breaks the import format; nothing was imported",
+                        file.display()
+                    )));
                 }
             };
             let summary = open_store(&cli.database)?.import_plans(&Caller::System, document)?;
             println!("{}", serde_json::to_string_pretty(&summary)?);
             Ok(ExitCode::SUCCESS)
         }
-        Command::Token { command: TokenCommand::Issue { org, roles, ttl, sub, jwt } } => {
+        Command::Token {
+            command:
+                TokenCommand::Issue {
+                    org,
+                    roles,
+                    ttl,
+                    sub,
+                    jwt,
+                },
+        } => {
             let settings = jwt_settings(jwt, false)?;
             let roles = roles
                 .iter()
-                .map(|role| Role::parse(role.trim()).ok_or_else(|| Failure(format!("unknown role {role:?}; use reader, editor, approver, admin"))))
+                .map(|role| {
+                    Role::parse(role.trim())
+                        .ok_or_else(|| Failure(format!("unknown role {role:?}; use reader, editor, approver, admin")))
+                })
                 .collect::<Result<Vec<_>, _>>()?;
             let store = open_store(&cli.database)?;
-            let organization = store.organization_by_id_or_code(&org)?.ok_or_else(|| Failure(format!("no organization with id or code {org:?}")))?;
+            let organization = store
+                .organization_by_id_or_code(&org)?
+                .ok_or_else(|| Failure(format!("no organization with id or code {org:?}")))?;
             let token = Authenticator::new(settings).issue(&sub, &organization.id, &roles, parse_ttl(&ttl)?)?;
             println!("{token}");
             Ok(ExitCode::SUCCESS)
@@ -210,7 +265,11 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::VerifyLog => {
             let verification = open_store(&cli.database)?.verify_log()?;
             println!("{}", serde_json::to_string(&verification)?);
-            Ok(if verification.ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+            Ok(if verification.ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
         Command::Openapi => {
             print!("{}", planledger_api::api_doc_json());

@@ -25,7 +25,9 @@ pub enum LogFormat {
 pub fn init_tracing(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,actix_server=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     let result = match format {
         LogFormat::Text => builder.compact().try_init(),
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
@@ -48,12 +50,20 @@ impl Metrics {
     pub fn new() -> Result<Self, prometheus::Error> {
         let registry = Registry::new();
         let requests = IntCounterVec::new(
-            Opts::new("planledger_http_requests_total", "HTTP requests by method, route and status"),
+            Opts::new(
+                "planledger_http_requests_total",
+                "HTTP requests by method, route and status",
+            ),
             &["method", "route", "status"],
         )?;
         let latency = HistogramVec::new(
-            HistogramOpts::new("planledger_http_request_duration_seconds", "HTTP request latency by method and route")
-                .buckets(vec![0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]),
+            HistogramOpts::new(
+                "planledger_http_request_duration_seconds",
+                "HTTP request latency by method and route",
+            )
+            .buckets(vec![
+                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+            ]),
             &["method", "route"],
         )?;
         let pool_connections = IntGauge::new("planledger_db_pool_connections", "Open database connections")?;
@@ -64,7 +74,14 @@ impl Metrics {
         registry.register(Box::new(pool_connections.clone()))?;
         registry.register(Box::new(pool_idle.clone()))?;
         registry.register(Box::new(event_log_head.clone()))?;
-        Ok(Self { registry, requests, latency, pool_connections, pool_idle, event_log_head })
+        Ok(Self {
+            registry,
+            requests,
+            latency,
+            pool_connections,
+            pool_idle,
+            event_log_head,
+        })
     }
 
     /// The metrics in Prometheus text format, with pool and log figures read now.
@@ -75,11 +92,15 @@ impl Metrics {
         if let Ok(head) = store.head_seq() {
             self.event_log_head.set(head);
         }
-        TextEncoder::new().encode_to_string(&self.registry.gather()).unwrap_or_default()
+        TextEncoder::new()
+            .encode_to_string(&self.registry.gather())
+            .unwrap_or_default()
     }
 
     fn observe(&self, method: &str, route: &str, status: u16, seconds: f64) {
-        self.requests.with_label_values(&[method, route, &status.to_string()]).inc();
+        self.requests
+            .with_label_values(&[method, route, &status.to_string()])
+            .inc();
         self.latency.with_label_values(&[method, route]).observe(seconds);
     }
 }
@@ -103,13 +124,18 @@ pub async fn observe(
     let id = request_id(&request);
     let method = request.method().to_string();
     let path = request.path().to_owned();
-    let metrics = request.app_data::<actix_web::web::Data<crate::state::AppState>>().cloned();
+    let metrics = request
+        .app_data::<actix_web::web::Data<crate::state::AppState>>()
+        .cloned();
     let span = tracing::info_span!("request", request_id = %id, %method, %path);
     let started = Instant::now();
     let mut response = next.call(request).instrument(span.clone()).await?;
     let elapsed = started.elapsed();
     let status = response.status().as_u16();
-    let route = response.request().match_pattern().unwrap_or_else(|| "unmatched".to_owned());
+    let route = response
+        .request()
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".to_owned());
     if let Some(state) = metrics {
         state.metrics.observe(&method, &route, status, elapsed.as_secs_f64());
     }

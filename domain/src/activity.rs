@@ -20,8 +20,13 @@ pub enum ActivityStatus {
 }
 
 impl ActivityStatus {
-    pub const ALL: [ActivityStatus; 5] =
-        [Self::Planned, Self::InProgress, Self::Done, Self::Postponed, Self::Cancelled];
+    pub const ALL: [ActivityStatus; 5] = [
+        Self::Planned,
+        Self::InProgress,
+        Self::Done,
+        Self::Postponed,
+        Self::Cancelled,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -220,7 +225,10 @@ impl Activity {
     /// Applies the non-status fields of a patch; returns the names of the fields that changed.
     pub fn apply_patch(&mut self, patch: ActivityPatch) -> Result<Vec<&'static str>, DomainError> {
         if matches!(patch.title, Patch::Null) {
-            return Err(DomainError::Validation(vec![crate::validation::FieldError::new("title", "must not be null")]));
+            return Err(DomainError::Validation(vec![crate::validation::FieldError::new(
+                "title",
+                "must not be null",
+            )]));
         }
         let mut changed = Vec::new();
         let mut note = |did_change: bool, field: &'static str| {
@@ -242,8 +250,14 @@ impl Activity {
         note(patch.end_year.apply_to(&mut self.end_year), "end_year");
         note(patch.timeline.apply_to(&mut self.timeline), "timeline");
         note(patch.due_date.apply_to(&mut self.due_date), "due_date");
-        note(patch.responsible_execution.apply_to(&mut self.responsible_execution), "responsible_execution");
-        note(patch.responsible_followup.apply_to(&mut self.responsible_followup), "responsible_followup");
+        note(
+            patch.responsible_execution.apply_to(&mut self.responsible_execution),
+            "responsible_execution",
+        );
+        note(
+            patch.responsible_followup.apply_to(&mut self.responsible_followup),
+            "responsible_followup",
+        );
         note(patch.indicator_id.apply_to(&mut self.indicator_id), "indicator_id");
         note(patch.comment.apply_to(&mut self.comment), "comment");
         self.validate()?;
@@ -302,20 +316,29 @@ mod tests {
     fn a_cancelled_activity_stays_cancelled() {
         let mut activity = activity();
         activity.change_status(ActivityStatus::Cancelled).expect("allowed");
-        assert!(matches!(activity.change_status(ActivityStatus::Planned), Err(DomainError::InvalidTransition { .. })));
+        assert!(matches!(
+            activity.change_status(ActivityStatus::Planned),
+            Err(DomainError::InvalidTransition { .. })
+        ));
     }
 
     #[test]
     fn a_done_activity_can_be_reopened() {
         let mut activity = activity();
         activity.change_status(ActivityStatus::Done).expect("allowed");
-        assert_eq!(activity.change_status(ActivityStatus::InProgress).expect("allowed"), Some(ActivityStatus::Done));
+        assert_eq!(
+            activity.change_status(ActivityStatus::InProgress).expect("allowed"),
+            Some(ActivityStatus::Done)
+        );
     }
 
     #[test]
     fn end_year_before_start_year_is_refused() {
         let mut activity = activity();
-        let patch = ActivityPatch { end_year: Patch::Value(2014), ..Default::default() };
+        let patch = ActivityPatch {
+            end_year: Patch::Value(2014),
+            ..Default::default()
+        };
         assert!(matches!(activity.apply_patch(patch), Err(DomainError::Validation(e)) if e[0].field == "end_year"));
     }
 }

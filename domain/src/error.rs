@@ -7,7 +7,11 @@ pub enum DomainError {
     #[error("the request has invalid fields")]
     Validation(Vec<FieldError>),
     #[error("cannot change status from {from} to {to}")]
-    InvalidTransition { from: String, to: String, allowed: Vec<String> },
+    InvalidTransition {
+        from: String,
+        to: String,
+        allowed: Vec<String>,
+    },
     #[error("{0}")]
     Conflict(String),
     #[error("the resource has changed: revision is {current}")]

@@ -19,8 +19,14 @@ pub enum EntityType {
 }
 
 impl EntityType {
-    pub const ALL: [EntityType; 6] =
-        [Self::Organization, Self::Plan, Self::Goal, Self::Activity, Self::Indicator, Self::FollowUp];
+    pub const ALL: [EntityType; 6] = [
+        Self::Organization,
+        Self::Plan,
+        Self::Goal,
+        Self::Activity,
+        Self::Indicator,
+        Self::FollowUp,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -87,7 +93,9 @@ impl EventType {
     }
 
     pub fn parse(text: &str) -> Option<Self> {
-        Self::all().into_iter().find(|event_type| event_type.to_string() == text)
+        Self::all()
+            .into_iter()
+            .find(|event_type| event_type.to_string() == text)
     }
 }
 
@@ -108,7 +116,10 @@ pub struct Actor {
 
 impl Actor {
     pub fn system() -> Self {
-        Self { sub: "system".into(), organization_id: None }
+        Self {
+            sub: "system".into(),
+            organization_id: None,
+        }
     }
 }
 
@@ -161,11 +172,21 @@ pub struct LogVerification {
 
 impl LogVerification {
     pub fn intact(checked: i64, head_seq: i64) -> Self {
-        Self { ok: true, checked, head_seq, first_broken_seq: None }
+        Self {
+            ok: true,
+            checked,
+            head_seq,
+            first_broken_seq: None,
+        }
     }
 
     pub fn broken(checked: i64, head_seq: i64, seq: i64) -> Self {
-        Self { ok: false, checked, head_seq, first_broken_seq: Some(seq) }
+        Self {
+            ok: false,
+            checked,
+            head_seq,
+            first_broken_seq: Some(seq),
+        }
     }
 }
 
@@ -175,7 +196,10 @@ mod tests {
 
     #[test]
     fn event_types_read_as_the_contract_writes_them() {
-        assert_eq!(EventType::new(EntityType::FollowUp, EventAction::StatusChanged).to_string(), "follow_up.status_changed");
+        assert_eq!(
+            EventType::new(EntityType::FollowUp, EventAction::StatusChanged).to_string(),
+            "follow_up.status_changed"
+        );
         assert_eq!(
             EventType::parse("indicator.values_imported"),
             Some(EventType::new(EntityType::Indicator, EventAction::ValuesImported))

@@ -73,8 +73,15 @@ pub enum TargetUnit {
 }
 
 impl TargetUnit {
-    pub const ALL: [TargetUnit; 7] =
-        [Self::Count, Self::Percent, Self::Ratio, Self::Boolean, Self::Days, Self::Sek, Self::Text];
+    pub const ALL: [TargetUnit; 7] = [
+        Self::Count,
+        Self::Percent,
+        Self::Ratio,
+        Self::Boolean,
+        Self::Days,
+        Self::Sek,
+        Self::Text,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -222,7 +229,10 @@ impl Goal {
     /// Applies the non-status fields of a patch; returns the names of the fields that changed.
     pub fn apply_patch(&mut self, patch: GoalPatch) -> Result<Vec<&'static str>, DomainError> {
         if matches!(patch.title, Patch::Null) {
-            return Err(DomainError::Validation(vec![crate::validation::FieldError::new("title", "must not be null")]));
+            return Err(DomainError::Validation(vec![crate::validation::FieldError::new(
+                "title",
+                "must not be null",
+            )]));
         }
         let mut changed = Vec::new();
         let title = match patch.title {
@@ -305,20 +315,35 @@ mod tests {
     #[test]
     fn a_goal_may_be_reassessed_freely_until_cancelled() {
         let mut achieved = goal(GoalStatus::Achieved);
-        assert_eq!(achieved.change_status(GoalStatus::AtRisk).expect("allowed"), Some(GoalStatus::Achieved));
+        assert_eq!(
+            achieved.change_status(GoalStatus::AtRisk).expect("allowed"),
+            Some(GoalStatus::Achieved)
+        );
         let mut cancelled = goal(GoalStatus::Cancelled);
-        assert!(matches!(cancelled.change_status(GoalStatus::OnTrack), Err(DomainError::InvalidTransition { allowed, .. }) if allowed.is_empty()));
+        assert!(
+            matches!(cancelled.change_status(GoalStatus::OnTrack), Err(DomainError::InvalidTransition { allowed, .. }) if allowed.is_empty())
+        );
     }
 
     #[test]
     fn the_same_status_is_no_change() {
-        assert_eq!(goal(GoalStatus::OnTrack).change_status(GoalStatus::OnTrack).expect("ok"), None);
+        assert_eq!(
+            goal(GoalStatus::OnTrack)
+                .change_status(GoalStatus::OnTrack)
+                .expect("ok"),
+            None
+        );
     }
 
     #[test]
     fn a_goal_cannot_break_down_itself() {
         let mut goal = goal(GoalStatus::NotStarted);
         let own = goal.id.clone();
-        assert!(goal.apply_patch(GoalPatch { parent_goal_id: Patch::Value(own), ..Default::default() }).is_err());
+        assert!(goal
+            .apply_patch(GoalPatch {
+                parent_goal_id: Patch::Value(own),
+                ..Default::default()
+            })
+            .is_err());
     }
 }

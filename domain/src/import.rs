@@ -123,16 +123,28 @@ impl Reader {
                 vec![]
             }
         };
-        Some(ImportDocument { organization: organization?, plans })
+        Some(ImportDocument {
+            organization: organization?,
+            plans,
+        })
     }
 
     fn organization(&mut self, value: &Value, path: &str) -> Option<ImportOrganization> {
         let object = self.object(value, path)?;
         let name = self.required_text(object, "name", path);
-        let kind = self.word(object, "kind", path, OrganizationKind::parse, &OrganizationKind::ALL.map(|k| k.as_str()));
+        let kind = self.word(
+            object,
+            "kind",
+            path,
+            OrganizationKind::parse,
+            &OrganizationKind::ALL.map(|k| k.as_str()),
+        );
         let code = self.text(object, "code", path);
         if kind == Some(OrganizationKind::National) {
-            self.errors.add(child(path, "kind"), "plans are imported for a region, municipality or other body, not the root");
+            self.errors.add(
+                child(path, "kind"),
+                "plans are imported for a region, municipality or other body, not the root",
+            );
         }
         match (name, kind) {
             (Some(name), Some(kind)) => Some(ImportOrganization { name, kind, code }),
@@ -190,7 +202,13 @@ impl Reader {
                 .collect(),
         };
         let status = self
-            .word(object, "status", path, PlanStatus::parse, &PlanStatus::ALL.map(|s| s.as_str()))
+            .word(
+                object,
+                "status",
+                path,
+                PlanStatus::parse,
+                &PlanStatus::ALL.map(|s| s.as_str()),
+            )
             .unwrap_or(PlanStatus::Draft);
         let changelog = self
             .list(object, "changelog", path)
@@ -214,7 +232,13 @@ impl Reader {
             .enumerate()
             .filter_map(|(index, goal)| self.goal(goal, &format!("{path}.goals[{index}]")))
             .collect();
-        let plan = ImportPlan { new_plan, status, decision, changelog, goals };
+        let plan = ImportPlan {
+            new_plan,
+            status,
+            decision,
+            changelog,
+            goals,
+        };
         title?;
         if let Err(crate::DomainError::Validation(errors)) = plan.to_plan(OrganizationId::root(), Utc::now()) {
             self.prefixed(path, errors);
@@ -230,7 +254,13 @@ impl Reader {
             title: title.clone().unwrap_or_default(),
             reference: self.text(object, "reference", path),
             parent_goal_id: None,
-            status: self.word(object, "status", path, GoalStatus::parse, &GoalStatus::ALL.map(|s| s.as_str())),
+            status: self.word(
+                object,
+                "status",
+                path,
+                GoalStatus::parse,
+                &GoalStatus::ALL.map(|s| s.as_str()),
+            ),
             targets: self.targets(object, path),
         };
         let activities = self
@@ -240,7 +270,9 @@ impl Reader {
             .filter_map(|(index, activity)| self.activity(activity, &format!("{path}.activities[{index}]")))
             .collect();
         title?;
-        if let Err(crate::DomainError::Validation(errors)) = goal.clone().into_goal(crate::ids::PlanId::generate(), Utc::now()) {
+        if let Err(crate::DomainError::Validation(errors)) =
+            goal.clone().into_goal(crate::ids::PlanId::generate(), Utc::now())
+        {
             self.prefixed(path, errors);
         }
         Some(ImportGoal { goal, activities })
@@ -261,11 +293,21 @@ impl Reader {
             responsible_execution: self.text(object, "responsible_execution", path),
             responsible_followup: self.text(object, "responsible_followup", path),
             indicator_id: None,
-            status: self.word(object, "status", path, ActivityStatus::parse, &ActivityStatus::ALL.map(|s| s.as_str())),
+            status: self.word(
+                object,
+                "status",
+                path,
+                ActivityStatus::parse,
+                &ActivityStatus::ALL.map(|s| s.as_str()),
+            ),
             comment: self.text(object, "comment", path),
         };
         title?;
-        let check = activity.clone().into_activity(crate::ids::GoalId::generate(), crate::ids::PlanId::generate(), Utc::now());
+        let check = activity.clone().into_activity(
+            crate::ids::GoalId::generate(),
+            crate::ids::PlanId::generate(),
+            Utc::now(),
+        );
         if let Err(crate::DomainError::Validation(errors)) = check {
             self.prefixed(path, errors);
         }
@@ -279,7 +321,13 @@ impl Reader {
             .filter_map(|(index, target)| {
                 let target_path = format!("{path}.targets[{index}]");
                 let target = self.object(target, &target_path)?;
-                let unit = self.word(target, "unit", &target_path, TargetUnit::parse, &TargetUnit::ALL.map(|u| u.as_str()));
+                let unit = self.word(
+                    target,
+                    "unit",
+                    &target_path,
+                    TargetUnit::parse,
+                    &TargetUnit::ALL.map(|u| u.as_str()),
+                );
                 Some(Target {
                     period: self.period(target, "period", &target_path),
                     value: self.number(target, "value", &target_path),
@@ -340,7 +388,9 @@ impl Reader {
 
     fn required_text(&mut self, object: &Map<String, Value>, key: &str, path: &str) -> Option<String> {
         let text = self.text(object, key, path);
-        if text.as_deref().is_none_or(|t| t.trim().is_empty()) && !matches!(object.get(key), Some(v) if !v.is_string() && !v.is_null()) {
+        if text.as_deref().is_none_or(|t| t.trim().is_empty())
+            && !matches!(object.get(key), Some(v) if !v.is_string() && !v.is_null())
+        {
             self.errors.add(child(path, key), "is required");
             return None;
         }
@@ -405,7 +455,8 @@ impl Reader {
         let text = self.text(object, key, path)?;
         let parsed = parse(&text);
         if parsed.is_none() {
-            self.errors.add(child(path, key), format!("must be one of: {}", allowed.join(", ")));
+            self.errors
+                .add(child(path, key), format!("must be one of: {}", allowed.join(", ")));
         }
         parsed
     }
@@ -417,7 +468,11 @@ mod tests {
     use serde_json::json;
 
     fn fields(result: Result<ImportDocument, Vec<FieldError>>) -> Vec<String> {
-        result.expect_err("should be refused").into_iter().map(|e| e.field).collect()
+        result
+            .expect_err("should be refused")
+            .into_iter()
+            .map(|e| e.field)
+            .collect()
     }
 
     #[test]
@@ -434,7 +489,10 @@ mod tests {
         assert_eq!(document.plans.len(), 2);
         assert_eq!(document.plans[0].status, PlanStatus::UnderRevision);
         assert_eq!(document.plans[1].status, PlanStatus::Draft);
-        assert_eq!(document.plans[1].goals[0].activities[0].targets[0].text.as_deref(), Some("Fyra utbildare"));
+        assert_eq!(
+            document.plans[1].goals[0].activities[0].targets[0].text.as_deref(),
+            Some("Fyra utbildare")
+        );
     }
 
     #[test]
@@ -466,6 +524,11 @@ mod tests {
     fn a_document_that_is_not_an_object_is_refused() {
         assert_eq!(fields(read_document(&json!([1, 2]))), ["$"]);
         assert_eq!(fields(read_document(&json!({"plans": []}))), ["organization"]);
-        assert_eq!(fields(read_document(&json!({"organization": {"name": "R", "kind": "region"}, "plans": {}}))), ["plans"]);
+        assert_eq!(
+            fields(read_document(
+                &json!({"organization": {"name": "R", "kind": "region"}, "plans": {}})
+            )),
+            ["plans"]
+        );
     }
 }

@@ -232,7 +232,9 @@ mod tests {
     fn only_networks_have_members() {
         let mut municipality = new(OrganizationKind::Municipality);
         municipality.member_ids = vec![OrganizationId::generate()];
-        assert!(matches!(municipality.validate(), Err(DomainError::Validation(errors)) if errors[0].field == "member_ids"));
+        assert!(
+            matches!(municipality.validate(), Err(DomainError::Validation(errors)) if errors[0].field == "member_ids")
+        );
         let mut network = new(OrganizationKind::Network);
         network.member_ids = vec![OrganizationId::generate()];
         assert!(network.validate().is_ok());
@@ -267,7 +269,10 @@ mod tests {
     fn an_organization_cannot_be_its_own_parent() {
         let mut org = new(OrganizationKind::Municipality).into_organization(Utc::now());
         let own_id = org.id.clone();
-        let patch = OrganizationPatch { parent_id: Patch::Value(own_id), ..Default::default() };
+        let patch = OrganizationPatch {
+            parent_id: Patch::Value(own_id),
+            ..Default::default()
+        };
         assert!(org.apply_patch(patch).is_err());
     }
 }

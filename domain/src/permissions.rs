@@ -132,7 +132,8 @@ pub fn authorize(
     };
     let in_scope = target.owned_within(&principal.organization_id)
         || (action != Action::Administer && target.joint_within(&principal.organization_id));
-    let in_read_scope = target.owned_within(&principal.organization_id) || target.joint_within(&principal.organization_id);
+    let in_read_scope =
+        target.owned_within(&principal.organization_id) || target.joint_within(&principal.organization_id);
     let can_read = match target.visibility {
         Visibility::Public => public_read || in_read_scope,
         Visibility::Directory => true,
@@ -213,60 +214,114 @@ mod tests {
             member_ids: members,
         };
         let nodes = vec![
-            OrganizationNode { id: OrganizationId::root(), parent_id: None, member_ids: vec![] },
+            OrganizationNode {
+                id: OrganizationId::root(),
+                parent_id: None,
+                member_ids: vec![],
+            },
             node(&region, &OrganizationId::root(), vec![]),
             node(&municipality, &region, vec![]),
             node(&sibling, &region, vec![]),
             node(&network, &OrganizationId::root(), vec![municipality.clone()]),
         ];
-        Tree { region, municipality, sibling, network, nodes }
+        Tree {
+            region,
+            municipality,
+            sibling,
+            network,
+            nodes,
+        }
     }
 
     fn principal(org: &OrganizationId, roles: &[Role]) -> Principal {
-        Principal { subject: "anna.kerstin".into(), organization_id: org.clone(), roles: roles.to_vec() }
+        Principal {
+            subject: "anna.kerstin".into(),
+            organization_id: org.clone(),
+            roles: roles.to_vec(),
+        }
     }
 
     fn target(chain: &[&OrganizationId], visibility: Visibility) -> Target {
-        Target { owner_chain: chain.iter().map(|id| (*id).clone()).collect(), member_chains: vec![], visibility }
+        Target {
+            owner_chain: chain.iter().map(|id| (*id).clone()).collect(),
+            member_chains: vec![],
+            visibility,
+        }
     }
 
     #[test]
     fn anonymous_reads_public_material_only_while_public_read_is_on() {
         let t = tree();
-        let public = target(&[&t.municipality, &t.region, &OrganizationId::root()], Visibility::Public);
-        let draft = Target { visibility: Visibility::Scoped, ..public.clone() };
+        let public = target(
+            &[&t.municipality, &t.region, &OrganizationId::root()],
+            Visibility::Public,
+        );
+        let draft = Target {
+            visibility: Visibility::Scoped,
+            ..public.clone()
+        };
         assert_eq!(authorize(None, Action::Read, &public, true), Ok(()));
         assert_eq!(authorize(None, Action::Read, &draft, true), Err(Denial::Hidden));
-        assert_eq!(authorize(None, Action::Read, &public, false), Err(Denial::Unauthenticated));
-        assert_eq!(authorize(None, Action::Edit, &public, true), Err(Denial::Unauthenticated));
+        assert_eq!(
+            authorize(None, Action::Read, &public, false),
+            Err(Denial::Unauthenticated)
+        );
+        assert_eq!(
+            authorize(None, Action::Edit, &public, true),
+            Err(Denial::Unauthenticated)
+        );
     }
 
     #[test]
     fn a_token_acts_within_its_organization_and_descendants() {
         let t = tree();
-        let in_municipality = target(&[&t.municipality, &t.region, &OrganizationId::root()], Visibility::Scoped);
+        let in_municipality = target(
+            &[&t.municipality, &t.region, &OrganizationId::root()],
+            Visibility::Scoped,
+        );
         let region_editor = principal(&t.region, &[Role::Editor]);
         let sibling_editor = principal(&t.sibling, &[Role::Reader, Role::Editor]);
-        assert_eq!(authorize(Some(&region_editor), Action::Edit, &in_municipality, true), Ok(()));
-        assert_eq!(authorize(Some(&region_editor), Action::Read, &in_municipality, true), Ok(()));
-        assert_eq!(authorize(Some(&sibling_editor), Action::Edit, &in_municipality, true), Err(Denial::Hidden));
-        assert_eq!(authorize(Some(&sibling_editor), Action::Read, &in_municipality, true), Err(Denial::Hidden));
+        assert_eq!(
+            authorize(Some(&region_editor), Action::Edit, &in_municipality, true),
+            Ok(())
+        );
+        assert_eq!(
+            authorize(Some(&region_editor), Action::Read, &in_municipality, true),
+            Ok(())
+        );
+        assert_eq!(
+            authorize(Some(&sibling_editor), Action::Edit, &in_municipality, true),
+            Err(Denial::Hidden)
+        );
+        assert_eq!(
+            authorize(Some(&sibling_editor), Action::Read, &in_municipality, true),
+            Err(Denial::Hidden)
+        );
     }
 
     #[test]
     fn each_action_needs_its_role() {
         let t = tree();
-        let own = target(&[&t.municipality, &t.region, &OrganizationId::root()], Visibility::Scoped);
+        let own = target(
+            &[&t.municipality, &t.region, &OrganizationId::root()],
+            Visibility::Scoped,
+        );
         let reader = principal(&t.municipality, &[Role::Reader]);
         assert_eq!(authorize(Some(&reader), Action::Read, &own, true), Ok(()));
         for action in [Action::Edit, Action::Approve, Action::Administer] {
             assert_eq!(authorize(Some(&reader), action, &own, true), Err(Denial::Forbidden));
         }
         let editor = principal(&t.municipality, &[Role::Editor]);
-        assert_eq!(authorize(Some(&editor), Action::Approve, &own, true), Err(Denial::Forbidden));
+        assert_eq!(
+            authorize(Some(&editor), Action::Approve, &own, true),
+            Err(Denial::Forbidden)
+        );
         let approver = principal(&t.municipality, &[Role::Approver]);
         assert_eq!(authorize(Some(&approver), Action::Approve, &own, true), Ok(()));
-        assert_eq!(authorize(Some(&approver), Action::Edit, &own, true), Err(Denial::Forbidden));
+        assert_eq!(
+            authorize(Some(&approver), Action::Edit, &own, true),
+            Err(Denial::Forbidden)
+        );
     }
 
     #[test]
@@ -274,9 +329,18 @@ mod tests {
         let t = tree();
         let regional = target(&[&t.region, &OrganizationId::root()], Visibility::Scoped);
         let municipal_admin = principal(&t.municipality, &[Role::Admin, Role::Editor]);
-        assert_eq!(authorize(Some(&municipal_admin), Action::Edit, &regional, true), Err(Denial::Hidden));
-        let public_regional = Target { visibility: Visibility::Public, ..regional };
-        assert_eq!(authorize(Some(&municipal_admin), Action::Edit, &public_regional, true), Err(Denial::Forbidden));
+        assert_eq!(
+            authorize(Some(&municipal_admin), Action::Edit, &regional, true),
+            Err(Denial::Hidden)
+        );
+        let public_regional = Target {
+            visibility: Visibility::Public,
+            ..regional
+        };
+        assert_eq!(
+            authorize(Some(&municipal_admin), Action::Edit, &public_regional, true),
+            Err(Denial::Forbidden)
+        );
     }
 
     #[test]
@@ -284,8 +348,14 @@ mod tests {
         let t = tree();
         let anywhere = target(&[&t.sibling, &t.region, &OrganizationId::root()], Visibility::Scoped);
         let root_admin = principal(&OrganizationId::root(), &[Role::Admin]);
-        assert_eq!(authorize(Some(&root_admin), Action::Administer, &anywhere, true), Ok(()));
-        assert_eq!(authorize(Some(&root_admin), Action::Edit, &anywhere, true), Err(Denial::Forbidden));
+        assert_eq!(
+            authorize(Some(&root_admin), Action::Administer, &anywhere, true),
+            Ok(())
+        );
+        assert_eq!(
+            authorize(Some(&root_admin), Action::Edit, &anywhere, true),
+            Err(Denial::Forbidden)
+        );
     }
 
     #[test]
@@ -299,16 +369,28 @@ mod tests {
         let member = principal(&t.municipality, &[Role::Editor, Role::Approver, Role::Admin]);
         assert_eq!(authorize(Some(&member), Action::Edit, &joint, true), Ok(()));
         assert_eq!(authorize(Some(&member), Action::Approve, &joint, true), Ok(()));
-        assert_eq!(authorize(Some(&member), Action::Administer, &joint, true), Err(Denial::Forbidden));
+        assert_eq!(
+            authorize(Some(&member), Action::Administer, &joint, true),
+            Err(Denial::Forbidden)
+        );
         let outsider = principal(&t.sibling, &[Role::Editor]);
-        assert_eq!(authorize(Some(&outsider), Action::Edit, &joint, true), Err(Denial::Hidden));
+        assert_eq!(
+            authorize(Some(&outsider), Action::Edit, &joint, true),
+            Err(Denial::Hidden)
+        );
     }
 
     #[test]
     fn a_token_without_roles_reads_nothing_scoped() {
         let t = tree();
-        let own = target(&[&t.municipality, &t.region, &OrganizationId::root()], Visibility::Scoped);
-        assert_eq!(authorize(Some(&principal(&t.municipality, &[])), Action::Read, &own, true), Err(Denial::Hidden));
+        let own = target(
+            &[&t.municipality, &t.region, &OrganizationId::root()],
+            Visibility::Scoped,
+        );
+        assert_eq!(
+            authorize(Some(&principal(&t.municipality, &[])), Action::Read, &own, true),
+            Err(Denial::Hidden)
+        );
     }
 
     #[test]

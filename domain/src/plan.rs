@@ -119,7 +119,10 @@ pub struct ChangelogEntry {
 pub struct Plan {
     pub id: PlanId,
     pub organization_id: OrganizationId,
-    #[cfg_attr(feature = "openapi", schema(example = "Övergripande handlingsplan mot våld i nära relation"))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(example = "Övergripande handlingsplan mot våld i nära relation")
+    )]
     pub title: String,
     /// Diary number (Dnr), e.g. `LS/1301/2014`.
     #[cfg_attr(feature = "openapi", schema(example = "LS/1301/2014"))]
@@ -289,7 +292,10 @@ impl Plan {
         };
         note(crate::patch::apply_required(title, &mut self.title), "title");
         note(patch.diary_number.apply_to(&mut self.diary_number), "diary_number");
-        note(patch.document_version.apply_to(&mut self.document_version), "document_version");
+        note(
+            patch.document_version.apply_to(&mut self.document_version),
+            "document_version",
+        );
         note(patch.period_start.apply_to(&mut self.period_start), "period_start");
         note(patch.period_end.apply_to(&mut self.period_end), "period_end");
         note(patch.owner.apply_to(&mut self.owner), "owner");
@@ -346,7 +352,11 @@ impl Plan {
             _ => {}
         }
         self.status = to;
-        Ok(TransitionOutcome { from, to, changelog_entry })
+        Ok(TransitionOutcome {
+            from,
+            to,
+            changelog_entry,
+        })
     }
 }
 
@@ -388,7 +398,10 @@ impl TransitionRequest {
         let mut errors = Errors::new();
         let mut require = |field: &str, present: bool| {
             if !present {
-                errors.add(field, format!("is required to move a {} plan to {}", from.as_str(), self.to.as_str()));
+                errors.add(
+                    field,
+                    format!("is required to move a {} plan to {}", from.as_str(), self.to.as_str()),
+                );
             }
         };
         let has_text = |text: &Option<String>| text.as_deref().is_some_and(|t| !t.trim().is_empty());
@@ -554,12 +567,18 @@ mod tests {
 
     #[test]
     fn draft_plan_cannot_go_under_revision() {
-        assert!(matches!(plan(Draft).transition(&complete(UnderRevision)), Err(DomainError::InvalidTransition { .. })));
+        assert!(matches!(
+            plan(Draft).transition(&complete(UnderRevision)),
+            Err(DomainError::InvalidTransition { .. })
+        ));
     }
 
     #[test]
     fn adopting_needs_who_decided_and_when() {
-        assert_eq!(missing_fields(plan(Draft).transition(&to(Adopted))), ["decided_by", "decided_on"]);
+        assert_eq!(
+            missing_fields(plan(Draft).transition(&to(Adopted))),
+            ["decided_by", "decided_on"]
+        );
     }
 
     #[test]
@@ -569,7 +588,10 @@ mod tests {
             decided_on: NaiveDate::from_ymd_opt(2016, 1, 12),
             ..to(Adopted)
         };
-        assert_eq!(missing_fields(plan(UnderRevision).transition(&request)), ["document_version", "change"]);
+        assert_eq!(
+            missing_fields(plan(UnderRevision).transition(&request)),
+            ["document_version", "change"]
+        );
     }
 
     #[test]
@@ -578,15 +600,24 @@ mod tests {
         assert_eq!(missing_fields(plan(Adopted).transition(&to(UnderRevision))), ["reason"]);
         assert_eq!(missing_fields(plan(Adopted).transition(&to(Closed))), ["reason"]);
         assert_eq!(missing_fields(plan(UnderRevision).transition(&to(Closed))), ["reason"]);
-        let blank = TransitionRequest { reason: Some("  ".into()), ..to(Closed) };
+        let blank = TransitionRequest {
+            reason: Some("  ".into()),
+            ..to(Closed)
+        };
         assert_eq!(missing_fields(plan(Adopted).transition(&blank)), ["reason"]);
     }
 
     #[test]
     fn superseding_needs_another_plan() {
-        assert_eq!(missing_fields(plan(Adopted).transition(&to(Superseded))), ["superseded_by"]);
+        assert_eq!(
+            missing_fields(plan(Adopted).transition(&to(Superseded))),
+            ["superseded_by"]
+        );
         let mut own = plan(Adopted);
-        let itself = TransitionRequest { superseded_by: Some(own.id.clone()), ..to(Superseded) };
+        let itself = TransitionRequest {
+            superseded_by: Some(own.id.clone()),
+            ..to(Superseded)
+        };
         assert_eq!(missing_fields(own.transition(&itself)), ["superseded_by"]);
     }
 
@@ -610,7 +641,10 @@ mod tests {
     #[test]
     fn period_end_before_start_is_refused() {
         let mut plan = plan(Draft);
-        let patch = PlanPatch { period_end: Patch::Value(NaiveDate::from_ymd_opt(2014, 1, 1).expect("date")), ..Default::default() };
+        let patch = PlanPatch {
+            period_end: Patch::Value(NaiveDate::from_ymd_opt(2014, 1, 1).expect("date")),
+            ..Default::default()
+        };
         match plan.apply_patch(patch) {
             Err(DomainError::Validation(errors)) => assert_eq!(errors[0].field, "period_end"),
             other => panic!("expected validation error, got {other:?}"),
@@ -620,7 +654,10 @@ mod tests {
     #[test]
     fn final_plans_cannot_be_patched() {
         for status in [Withdrawn, Closed, Superseded] {
-            let patch = PlanPatch { title: Patch::Value("Ny titel".into()), ..Default::default() };
+            let patch = PlanPatch {
+                title: Patch::Value("Ny titel".into()),
+                ..Default::default()
+            };
             assert!(matches!(plan(status).apply_patch(patch), Err(DomainError::Conflict(_))));
         }
     }
@@ -628,7 +665,11 @@ mod tests {
     #[test]
     fn patch_lists_changed_fields_and_null_clears() {
         let mut plan = plan(Draft);
-        let patch = PlanPatch { diary_number: Patch::Null, owner: Patch::Value("Regiondirektör".into()), ..Default::default() };
+        let patch = PlanPatch {
+            diary_number: Patch::Null,
+            owner: Patch::Value("Regiondirektör".into()),
+            ..Default::default()
+        };
         assert_eq!(plan.apply_patch(patch).expect("valid"), ["diary_number", "owner"]);
         assert_eq!(plan.diary_number, None);
     }

@@ -52,7 +52,11 @@ impl Progress {
         } else {
             (by_status.done as f64 / counted as f64 * 100.0).round() / 100.0
         };
-        Self { activities_total: by_status.total(), by_status, share_done }
+        Self {
+            activities_total: by_status.total(),
+            by_status,
+            share_done,
+        }
     }
 }
 

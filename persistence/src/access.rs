@@ -15,7 +15,10 @@ pub enum Caller {
     /// The server itself (the demo import, the CLI): not subject to tokens.
     System,
     /// A request, with its verified token if it had one.
-    Request { principal: Option<Principal>, public_read: bool },
+    Request {
+        principal: Option<Principal>,
+        public_read: bool,
+    },
 }
 
 impl Caller {
@@ -25,7 +28,10 @@ impl Caller {
 
     pub(crate) fn actor(&self) -> Actor {
         match self {
-            Caller::Request { principal: Some(principal), .. } => Actor {
+            Caller::Request {
+                principal: Some(principal),
+                ..
+            } => Actor {
                 sub: principal.subject.clone(),
                 organization_id: Some(principal.organization_id.clone()),
             },
@@ -38,10 +44,12 @@ impl Caller {
         match self {
             Caller::System => Ok(()),
             Caller::Request { principal, public_read } => {
-                permissions::authorize(principal.as_ref(), action, target, *public_read).map_err(|denial| match denial {
-                    Denial::Hidden => StoreError::NotFound(entity),
-                    other => StoreError::Denied(other),
-                })
+                permissions::authorize(principal.as_ref(), action, target, *public_read).map_err(
+                    |denial| match denial {
+                        Denial::Hidden => StoreError::NotFound(entity),
+                        other => StoreError::Denied(other),
+                    },
+                )
             }
         }
     }
@@ -51,7 +59,10 @@ impl Caller {
 pub(crate) enum ListScope {
     Everything,
     /// Resources of these organizations, and public material when `public` is set.
-    Limited { organizations: Vec<String>, public: bool },
+    Limited {
+        organizations: Vec<String>,
+        public: bool,
+    },
 }
 
 struct NodeRow {
@@ -66,7 +77,11 @@ fn load_node(conn: &mut DbConnection, id: &str) -> Result<Option<NodeRow>, Store
         .select((organizations::parent_id, organizations::kind, organizations::member_ids))
         .first(conn)
         .optional()?;
-    Ok(row.map(|(parent_id, kind, member_ids)| NodeRow { parent_id, kind, member_ids }))
+    Ok(row.map(|(parent_id, kind, member_ids)| NodeRow {
+        parent_id,
+        kind,
+        member_ids,
+    }))
 }
 
 /// The organization and its ancestors up to the root, nearest first.
@@ -76,7 +91,9 @@ pub(crate) fn chain(conn: &mut DbConnection, organization: &OrganizationId) -> R
     while let Some(parent) = next {
         let parent = OrganizationId::from_stored(parent);
         if chain.contains(&parent) || chain.len() > 64 {
-            return Err(StoreError::Corrupt(format!("the parents of {organization} form a cycle")));
+            return Err(StoreError::Corrupt(format!(
+                "the parents of {organization} form a cycle"
+            )));
         }
         next = load_node(conn, parent.as_str())?.and_then(|node| node.parent_id);
         chain.push(parent);
@@ -100,7 +117,11 @@ pub(crate) fn target(
             }
         }
     }
-    Ok(Target { owner_chain, member_chains, visibility })
+    Ok(Target {
+        owner_chain,
+        member_chains,
+        visibility,
+    })
 }
 
 /// What lists may show this caller.
@@ -111,13 +132,19 @@ pub(crate) fn list_scope(conn: &mut DbConnection, caller: &Caller) -> Result<Lis
     };
     let Some(principal) = principal else {
         return if public_read {
-            Ok(ListScope::Limited { organizations: vec![], public: true })
+            Ok(ListScope::Limited {
+                organizations: vec![],
+                public: true,
+            })
         } else {
             Err(StoreError::Denied(Denial::Unauthenticated))
         };
     };
     if principal.roles.is_empty() {
-        return Ok(ListScope::Limited { organizations: vec![], public: public_read });
+        return Ok(ListScope::Limited {
+            organizations: vec![],
+            public: public_read,
+        });
     }
     let nodes = organizations::table
         .select((organizations::id, organizations::parent_id, organizations::member_ids))

@@ -40,7 +40,9 @@ impl Backend {
 fn parse_url(url: &str) -> Result<(Backend, String), StoreError> {
     if let Some(path) = url.strip_prefix("sqlite://") {
         if path.is_empty() {
-            return Err(StoreError::Config("DATABASE_URL sqlite:// needs a file path, e.g. sqlite://planledger.db".into()));
+            return Err(StoreError::Config(
+                "DATABASE_URL sqlite:// needs a file path, e.g. sqlite://planledger.db".into(),
+            ));
         }
         Ok((Backend::Sqlite, path.to_owned()))
     } else if let Some(path) = url.strip_prefix("sqlite:") {
@@ -67,7 +69,8 @@ impl ManageConnection for Connector {
     fn connect(&self) -> Result<DbConnection, Self::Error> {
         match self.backend {
             Backend::Sqlite => {
-                let mut conn = SqliteConnection::establish(&self.target).map_err(diesel::r2d2::Error::ConnectionError)?;
+                let mut conn =
+                    SqliteConnection::establish(&self.target).map_err(diesel::r2d2::Error::ConnectionError)?;
                 // synchronous=FULL: an acknowledged write survives a power cut, not only a crash.
                 conn.batch_execute("PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL;")
                     .map_err(diesel::r2d2::Error::QueryError)?;
@@ -98,7 +101,10 @@ pub struct PoolOptions {
 
 impl Default for PoolOptions {
     fn default() -> Self {
-        Self { max_size: 16, connection_timeout: Duration::from_secs(5) }
+        Self {
+            max_size: 16,
+            connection_timeout: Duration::from_secs(5),
+        }
     }
 }
 
@@ -116,7 +122,9 @@ impl Store {
         let connector = Connector { backend, target };
         if backend == Backend::Sqlite {
             // WAL once, before the pool: it is a property of the file, and readers then never block on the writer.
-            let mut conn = connector.connect().map_err(|e| StoreError::Unavailable(e.to_string()))?;
+            let mut conn = connector
+                .connect()
+                .map_err(|e| StoreError::Unavailable(e.to_string()))?;
             conn.batch_execute("PRAGMA journal_mode = WAL;")?;
         }
         let pool = Pool::builder()

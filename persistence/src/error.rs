@@ -28,9 +28,9 @@ impl From<diesel::result::Error> for StoreError {
         use diesel::result::{DatabaseErrorKind, Error};
         match &error {
             Error::NotFound => StoreError::NotFound("resource"),
-            Error::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
-                StoreError::Domain(DomainError::Conflict(format!("a conflicting resource exists ({})", info.message())))
-            }
+            Error::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => StoreError::Domain(
+                DomainError::Conflict(format!("a conflicting resource exists ({})", info.message())),
+            ),
             Error::DatabaseError(DatabaseErrorKind::ClosedConnection, info) => {
                 StoreError::Unavailable(info.message().to_owned())
             }

@@ -52,7 +52,10 @@ impl EventRow {
                 sub: self.actor_sub,
                 organization_id: self.actor_organization_id.map(OrganizationId::from_stored),
             },
-            subject: Subject { entity, id: self.subject_id },
+            subject: Subject {
+                entity,
+                id: self.subject_id,
+            },
             organization_id: self.organization_id.map(OrganizationId::from_stored),
             data: serde_json::from_str(&self.data)?,
             prev_hash: self.prev_hash,
@@ -190,7 +193,10 @@ impl Store {
     /// The log's last seq.
     pub fn head_seq(&self) -> Result<i64, StoreError> {
         let mut conn = self.connection()?;
-        Ok(event_log_head::table.find(1).select(event_log_head::seq).first(&mut *conn)?)
+        Ok(event_log_head::table
+            .find(1)
+            .select(event_log_head::seq)
+            .first(&mut *conn)?)
     }
 
     /// Reads a page of events after `filter.after`, oldest first.
@@ -219,7 +225,10 @@ impl Store {
             }
             let rows: Vec<EventRow> = query.select(EventRow::as_select()).load(conn)?;
             let full_page = rows.len() as i64 == filter.limit;
-            let events = rows.into_iter().map(EventRow::into_domain).collect::<Result<Vec<_>, _>>()?;
+            let events = rows
+                .into_iter()
+                .map(EventRow::into_domain)
+                .collect::<Result<Vec<_>, _>>()?;
             let next_after = match events.last() {
                 Some(last) if full_page => last.seq,
                 _ => head.max(filter.after),
@@ -232,7 +241,10 @@ impl Store {
     pub fn verify_log(&self) -> Result<LogVerification, StoreError> {
         const CHUNK: i64 = 1000;
         let mut conn = self.connection()?;
-        let head: i64 = event_log_head::table.find(1).select(event_log_head::seq).first(&mut *conn)?;
+        let head: i64 = event_log_head::table
+            .find(1)
+            .select(event_log_head::seq)
+            .first(&mut *conn)?;
         let mut expected_prev = GENESIS_HASH.to_owned();
         let mut expected_seq = 1;
         let mut checked = 0;
@@ -268,18 +280,6 @@ impl Store {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn canonical_json_sorts_keys_at_every_level_and_keeps_utf8() {
-        let value = json!({"b": 1, "a": {"ö": "Jämtland", "c": [3, {"z": null, "y": true}]}});
-        assert_eq!(canonical_json(&value), r#"{"a":{"c":[3,{"y":true,"z":null}],"ö":"Jämtland"},"b":1}"#);
-    }
-}
-
 impl Store {
     /// A page of the feed as the caller may see it: the events of the organizations in its scope.
     pub fn event_feed(&self, caller: &crate::Caller, filter: EventFilter) -> Result<EventPage, StoreError> {
@@ -309,5 +309,20 @@ impl Store {
                 Some(organizations.into_iter().map(OrganizationId::from_stored).collect())
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn canonical_json_sorts_keys_at_every_level_and_keeps_utf8() {
+        let value = json!({"b": 1, "a": {"ö": "Jämtland", "c": [3, {"z": null, "y": true}]}});
+        assert_eq!(
+            canonical_json(&value),
+            r#"{"a":{"c":[3,{"y":true,"z":null}],"ö":"Jämtland"},"b":1}"#
+        );
     }
 }

@@ -10,18 +10,26 @@ use crate::plans::{insert_activity, insert_goal, insert_plan};
 use crate::schema::plans;
 use crate::work::Work;
 use diesel::prelude::*;
-use planledger_domain::import::{Counts, ImportDocument, ImportPlan, ImportSummary};
 use planledger_domain::ids::OrganizationId;
+use planledger_domain::import::{Counts, ImportDocument, ImportPlan, ImportSummary};
 use planledger_domain::organization::{NewOrganization, Organization};
 use planledger_domain::permissions::{Action, Visibility};
 
-fn existing_plan(conn: &mut DbConnection, organization: &OrganizationId, plan: &ImportPlan) -> Result<bool, StoreError> {
+fn existing_plan(
+    conn: &mut DbConnection,
+    organization: &OrganizationId,
+    plan: &ImportPlan,
+) -> Result<bool, StoreError> {
     let new = &plan.new_plan;
-    let mut query = plans::table.filter(plans::organization_id.eq(organization.as_str())).into_boxed();
+    let mut query = plans::table
+        .filter(plans::organization_id.eq(organization.as_str()))
+        .into_boxed();
     query = match &new.diary_number {
         Some(diary_number) => query.filter(plans::diary_number.eq(diary_number.clone())),
         // Without a diary number the title tells plans apart.
-        None => query.filter(plans::diary_number.is_null()).filter(plans::title.eq(new.title.trim().to_owned())),
+        None => query
+            .filter(plans::diary_number.is_null())
+            .filter(plans::title.eq(new.title.trim().to_owned())),
     };
     query = match &new.document_version {
         Some(version) => query.filter(plans::document_version.eq(version.clone())),
@@ -34,7 +42,11 @@ impl Store {
     pub fn import_plans(&self, caller: &Caller, document: ImportDocument) -> Result<ImportSummary, StoreError> {
         self.write(|conn| {
             let now = crate::now();
-            let mut work = Work { conn, actor: caller.actor(), now };
+            let mut work = Work {
+                conn,
+                actor: caller.actor(),
+                now,
+            };
             let (organization, organization_created) = find_or_create_organization(&mut work, caller, &document)?;
             let target = access::target(work.conn, &organization.id, Visibility::Directory)?;
             caller.authorize(Action::Edit, &target, "organization")?;
@@ -61,7 +73,9 @@ impl Store {
                     let goal = import_goal.goal.clone().into_goal(plan.id.clone(), now)?;
                     insert_goal(&mut work, &goal, goal_position as i32, &organization.id)?;
                     for (position, new_activity) in import_goal.activities.iter().enumerate() {
-                        let activity = new_activity.clone().into_activity(goal.id.clone(), plan.id.clone(), now)?;
+                        let activity = new_activity
+                            .clone()
+                            .into_activity(goal.id.clone(), plan.id.clone(), now)?;
                         insert_activity(&mut work, &activity, position as i32, &organization.id)?;
                     }
                 }

@@ -19,9 +19,9 @@ pub use access::Caller;
 pub use db::{Backend, DbConnection, PoolOptions, Store};
 pub use error::StoreError;
 pub use events::{EventFilter, EventPage};
+pub use organizations::OrganizationFilter;
 pub use pagination::{Page, PageRequest};
 pub use plans::{ActivityFilter, PlanFilter};
-pub use organizations::OrganizationFilter;
 
 /// The current time as stored: UTC, truncated to microseconds so that both
 /// backends give back exactly what was written.

@@ -54,7 +54,9 @@ fn unknown(field: &str, message: &str) -> StoreError {
 fn ensure_code_free(conn: &mut DbConnection, code: Option<&str>, own: &OrganizationId) -> Result<(), StoreError> {
     if let Some(code) = code {
         if find_by_code(conn, code)?.is_some_and(|other| &other.id != own) {
-            return Err(StoreError::Domain(DomainError::Conflict(format!("another organization has code {code:?}"))));
+            return Err(StoreError::Domain(DomainError::Conflict(format!(
+                "another organization has code {code:?}"
+            ))));
         }
     }
     Ok(())
@@ -71,8 +73,14 @@ fn ensure_members_exist(conn: &mut DbConnection, members: &[OrganizationId]) -> 
 
 /// Inserts an organization and records its creation.
 pub(crate) fn insert(work: &mut Work<'_>, organization: &Organization) -> Result<(), StoreError> {
-    diesel::insert_into(organizations::table).values(OrganizationRow::from_domain(organization)?).execute(work.conn)?;
-    work.record(about(organization), EventAction::Created, json!({ "snapshot": organization }))?;
+    diesel::insert_into(organizations::table)
+        .values(OrganizationRow::from_domain(organization)?)
+        .execute(work.conn)?;
+    work.record(
+        about(organization),
+        EventAction::Created,
+        json!({ "snapshot": organization }),
+    )?;
     Ok(())
 }
 
@@ -98,7 +106,11 @@ impl Store {
             caller.authorize(Action::Administer, &target, "organization")?;
             ensure_members_exist(conn, &organization.member_ids)?;
             ensure_code_free(conn, organization.code.as_deref(), &organization.id)?;
-            let mut work = Work { conn, actor: caller.actor(), now: organization.created_at };
+            let mut work = Work {
+                conn,
+                actor: caller.actor(),
+                now: organization.created_at,
+            };
             insert(&mut work, &organization)?;
             Ok(organization)
         })
@@ -155,7 +167,10 @@ impl Store {
                 query = query.filter(organizations::updated_at.ge(since.naive_utc()));
             }
             let rows: Vec<OrganizationRow> = query.select(OrganizationRow::as_select()).load(conn)?;
-            let mut items = rows.into_iter().map(OrganizationRow::into_domain).collect::<Result<Vec<_>, _>>()?;
+            let mut items = rows
+                .into_iter()
+                .map(OrganizationRow::into_domain)
+                .collect::<Result<Vec<_>, _>>()?;
             // Organizations are few: `q` is matched in Rust, so å, ä and ö fold the same on both backends.
             if let Some(q) = filter.q.as_deref().map(str::to_lowercase) {
                 items.retain(|org: &Organization| org.name.to_lowercase().contains(&q));
@@ -200,8 +215,16 @@ impl Store {
             diesel::update(organizations::table.find(id.as_str()))
                 .set(OrganizationRow::from_domain(&organization)?)
                 .execute(conn)?;
-            let mut work = Work { conn, actor: caller.actor(), now };
-            work.record(about(&organization), EventAction::Updated, json!({ "changes": changes, "snapshot": organization }))?;
+            let mut work = Work {
+                conn,
+                actor: caller.actor(),
+                now,
+            };
+            work.record(
+                about(&organization),
+                EventAction::Updated,
+                json!({ "changes": changes, "snapshot": organization }),
+            )?;
             Ok(organization)
         })
     }

@@ -25,7 +25,9 @@ impl PageRequest {
         let Some(cursor) = &self.cursor else { return Ok(None) };
         let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| StoreError::InvalidCursor)?;
         let text = String::from_utf8(bytes).map_err(|_| StoreError::InvalidCursor)?;
-        text.strip_prefix(CURSOR_PREFIX).map(|key| Some(key.to_owned())).ok_or(StoreError::InvalidCursor)
+        text.strip_prefix(CURSOR_PREFIX)
+            .map(|key| Some(key.to_owned()))
+            .ok_or(StoreError::InvalidCursor)
     }
 
     /// One row more than the page, to know whether another page follows.
@@ -37,7 +39,11 @@ impl PageRequest {
     pub(crate) fn finish<T>(&self, mut items: Vec<T>, key: impl Fn(&T) -> String) -> Page<T> {
         let more = items.len() as i64 > self.limit;
         items.truncate(self.limit.max(0) as usize);
-        let next_cursor = if more { items.last().map(|last| encode(&key(last))) } else { None };
+        let next_cursor = if more {
+            items.last().map(|last| encode(&key(last)))
+        } else {
+            None
+        };
         Page { items, next_cursor }
     }
 }
@@ -55,7 +61,10 @@ pub struct Page<T> {
 
 impl<T> Page<T> {
     pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
-        Page { items: self.items.into_iter().map(f).collect(), next_cursor: self.next_cursor }
+        Page {
+            items: self.items.into_iter().map(f).collect(),
+            next_cursor: self.next_cursor,
+        }
     }
 }
 
@@ -68,9 +77,15 @@ mod tests {
         let request = PageRequest { limit: 1, cursor: None };
         let page = request.finish(vec!["a".to_owned(), "b".to_owned()], Clone::clone);
         assert_eq!(page.items, ["a"]);
-        let next = PageRequest { limit: 1, cursor: page.next_cursor };
+        let next = PageRequest {
+            limit: 1,
+            cursor: page.next_cursor,
+        };
         assert_eq!(next.after_key().expect("valid"), Some("a".to_owned()));
-        let garbage = PageRequest { limit: 1, cursor: Some("not a cursor".into()) };
+        let garbage = PageRequest {
+            limit: 1,
+            cursor: Some("not a cursor".into()),
+        };
         assert!(matches!(garbage.after_key(), Err(StoreError::InvalidCursor)));
     }
 

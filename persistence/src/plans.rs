@@ -18,7 +18,9 @@ use planledger_domain::events::{EntityType, EventAction};
 use planledger_domain::goal::{Goal, GoalPatch, GoalView, NewGoal};
 use planledger_domain::ids::{ActivityId, GoalId, OrganizationId, PlanId};
 use planledger_domain::permissions::{Action, Target, Visibility};
-use planledger_domain::plan::{ChangelogEntry, GoalDetail, NewPlan, Plan, PlanDetail, PlanPatch, PlanStatus, PlanView, TransitionRequest};
+use planledger_domain::plan::{
+    ChangelogEntry, GoalDetail, NewPlan, Plan, PlanDetail, PlanPatch, PlanStatus, PlanView, TransitionRequest,
+};
 use planledger_domain::progress::{Progress, StatusCounts};
 use planledger_domain::validation::FieldError;
 use planledger_domain::DomainError;
@@ -79,7 +81,11 @@ fn load_activity(conn: &mut DbConnection, id: &ActivityId) -> Result<Option<Acti
 
 /// Public material is a plan out of draft and everything under it.
 fn plan_target(conn: &mut DbConnection, plan: &Plan) -> Result<Target, StoreError> {
-    let visibility = if plan.status.is_public() { Visibility::Public } else { Visibility::Scoped };
+    let visibility = if plan.status.is_public() {
+        Visibility::Public
+    } else {
+        Visibility::Scoped
+    };
     access::target(conn, &plan.organization_id, visibility)
 }
 
@@ -143,27 +149,41 @@ fn goal_views(conn: &mut DbConnection, goals: Vec<Goal>) -> Result<Vec<GoalView>
 }
 
 fn next_goal_position(conn: &mut DbConnection, plan_id: &PlanId) -> Result<i32, StoreError> {
-    let last: Option<i32> = goals::table.filter(goals::plan_id.eq(plan_id.as_str())).select(max(goals::position)).first(conn)?;
+    let last: Option<i32> = goals::table
+        .filter(goals::plan_id.eq(plan_id.as_str()))
+        .select(max(goals::position))
+        .first(conn)?;
     Ok(last.map_or(0, |last| last + 1))
 }
 
 fn next_activity_position(conn: &mut DbConnection, goal_id: &GoalId) -> Result<i32, StoreError> {
-    let last: Option<i32> =
-        activities::table.filter(activities::goal_id.eq(goal_id.as_str())).select(max(activities::position)).first(conn)?;
+    let last: Option<i32> = activities::table
+        .filter(activities::goal_id.eq(goal_id.as_str()))
+        .select(max(activities::position))
+        .first(conn)?;
     Ok(last.map_or(0, |last| last + 1))
 }
 
 fn plan_about(plan: &Plan) -> About<'_> {
-    About { entity: EntityType::Plan, id: plan.id.as_str(), organization_id: Some(&plan.organization_id), plan_id: Some(&plan.id) }
+    About {
+        entity: EntityType::Plan,
+        id: plan.id.as_str(),
+        organization_id: Some(&plan.organization_id),
+        plan_id: Some(&plan.id),
+    }
 }
 
 /// Inserts a plan with its changelog and records `plan.created`.
 pub(crate) fn insert_plan(work: &mut Work<'_>, plan: &Plan, changelog: &[ChangelogEntry]) -> Result<(), StoreError> {
-    diesel::insert_into(plans::table).values(PlanRow::from_domain(plan)?).execute(work.conn)?;
+    diesel::insert_into(plans::table)
+        .values(PlanRow::from_domain(plan)?)
+        .execute(work.conn)?;
     // One row at a time: MultiConnection has no batch insert.
     for (position, entry) in changelog.iter().enumerate() {
         let row = ChangelogRow::from_domain(&plan.id, position as i32, entry);
-        diesel::insert_into(plan_changelog::table).values(row).execute(work.conn)?;
+        diesel::insert_into(plan_changelog::table)
+            .values(row)
+            .execute(work.conn)?;
     }
     let data = if changelog.is_empty() {
         json!({ "snapshot": plan })
@@ -181,8 +201,15 @@ pub(crate) fn insert_goal(
     position: i32,
     organization_id: &OrganizationId,
 ) -> Result<(), StoreError> {
-    diesel::insert_into(goals::table).values(GoalRow::from_domain(goal, position)?).execute(work.conn)?;
-    let about = About { entity: EntityType::Goal, id: goal.id.as_str(), organization_id: Some(organization_id), plan_id: Some(&goal.plan_id) };
+    diesel::insert_into(goals::table)
+        .values(GoalRow::from_domain(goal, position)?)
+        .execute(work.conn)?;
+    let about = About {
+        entity: EntityType::Goal,
+        id: goal.id.as_str(),
+        organization_id: Some(organization_id),
+        plan_id: Some(&goal.plan_id),
+    };
     work.record(about, EventAction::Created, json!({ "snapshot": goal }))?;
     Ok(())
 }
@@ -194,7 +221,9 @@ pub(crate) fn insert_activity(
     position: i32,
     organization_id: &OrganizationId,
 ) -> Result<(), StoreError> {
-    diesel::insert_into(activities::table).values(ActivityRow::from_domain(activity, position)?).execute(work.conn)?;
+    diesel::insert_into(activities::table)
+        .values(ActivityRow::from_domain(activity, position)?)
+        .execute(work.conn)?;
     let about = About {
         entity: EntityType::Activity,
         id: activity.id.as_str(),
@@ -218,9 +247,16 @@ impl Store {
             }
             let target = access::target(conn, &plan.organization_id, Visibility::Directory)?;
             caller.authorize(Action::Edit, &target, "organization")?;
-            let mut work = Work { conn, actor: caller.actor(), now: plan.created_at };
+            let mut work = Work {
+                conn,
+                actor: caller.actor(),
+                now: plan.created_at,
+            };
             insert_plan(&mut work, &plan, &[])?;
-            Ok(PlanView { plan, progress: Progress::default() })
+            Ok(PlanView {
+                plan,
+                progress: Progress::default(),
+            })
         })
     }
 
@@ -244,7 +280,10 @@ impl Store {
                 .load(conn)?;
             for row in rows {
                 let activity = row.into_domain()?;
-                activities_by_goal.entry(activity.goal_id.to_string()).or_default().push(activity);
+                activities_by_goal
+                    .entry(activity.goal_id.to_string())
+                    .or_default()
+                    .push(activity);
             }
             let mut plan_counts = StatusCounts::default();
             let goals = goals
@@ -256,10 +295,18 @@ impl Store {
                         counts.add(activity.status, 1);
                         plan_counts.add(activity.status, 1);
                     }
-                    GoalDetail { goal, progress: Progress::from_counts(counts), activities }
+                    GoalDetail {
+                        goal,
+                        progress: Progress::from_counts(counts),
+                        activities,
+                    }
                 })
                 .collect();
-            Ok(PlanDetail { plan, progress: Progress::from_counts(plan_counts), goals })
+            Ok(PlanDetail {
+                plan,
+                progress: Progress::from_counts(plan_counts),
+                goals,
+            })
         })
     }
 
@@ -271,21 +318,40 @@ impl Store {
         })
     }
 
-    pub fn plans(&self, caller: &Caller, filter: &PlanFilter, page: &PageRequest) -> Result<Page<PlanView>, StoreError> {
+    pub fn plans(
+        &self,
+        caller: &Caller,
+        filter: &PlanFilter,
+        page: &PageRequest,
+    ) -> Result<Page<PlanView>, StoreError> {
         self.read(|conn| {
             let scope = access::list_scope(conn, caller)?;
-            let mut query = plans::table.order(plans::id.asc()).limit(page.fetch_limit()).into_boxed();
+            let mut query = plans::table
+                .order(plans::id.asc())
+                .limit(page.fetch_limit())
+                .into_boxed();
             match &scope {
                 ListScope::Everything => {}
-                ListScope::Limited { organizations, public: true } if organizations.is_empty() => {
+                ListScope::Limited {
+                    organizations,
+                    public: true,
+                } if organizations.is_empty() => {
                     query = query.filter(plans::status.ne(PlanStatus::Draft.as_str()));
                 }
-                ListScope::Limited { organizations, public: true } => {
+                ListScope::Limited {
+                    organizations,
+                    public: true,
+                } => {
                     query = query.filter(
-                        plans::organization_id.eq_any(organizations).or(plans::status.ne(PlanStatus::Draft.as_str())),
+                        plans::organization_id
+                            .eq_any(organizations)
+                            .or(plans::status.ne(PlanStatus::Draft.as_str())),
                     );
                 }
-                ListScope::Limited { organizations, public: false } => {
+                ListScope::Limited {
+                    organizations,
+                    public: false,
+                } => {
                     query = query.filter(plans::organization_id.eq_any(organizations));
                 }
             }
@@ -299,7 +365,11 @@ impl Store {
                 query = query.filter(plans::status.eq(status.as_str()));
             }
             if let Some(q) = &filter.q {
-                let escaped = q.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+                let escaped = q
+                    .to_lowercase()
+                    .replace('\\', "\\\\")
+                    .replace('%', "\\%")
+                    .replace('_', "\\_");
                 query = query.filter(plans::search_text.like(format!("%{escaped}%")).escape('\\'));
             }
             if let Some(year) = filter.period {
@@ -319,7 +389,10 @@ impl Store {
                 .collect::<Result<Vec<_>, _>>()?;
             let page = page.finish(plans, |plan| plan.id.to_string());
             let items = plan_views(conn, page.items)?;
-            Ok(Page { items, next_cursor: page.next_cursor })
+            Ok(Page {
+                items,
+                next_cursor: page.next_cursor,
+            })
         })
     }
 
@@ -338,9 +411,19 @@ impl Store {
                 let now = crate::now();
                 plan.revision += 1;
                 plan.updated_at = now;
-                diesel::update(plans::table.find(id.as_str())).set(PlanRow::from_domain(&plan)?).execute(conn)?;
-                let mut work = Work { conn, actor: caller.actor(), now };
-                work.record(plan_about(&plan), EventAction::Updated, json!({ "changes": changes, "snapshot": plan }))?;
+                diesel::update(plans::table.find(id.as_str()))
+                    .set(PlanRow::from_domain(&plan)?)
+                    .execute(conn)?;
+                let mut work = Work {
+                    conn,
+                    actor: caller.actor(),
+                    now,
+                };
+                work.record(
+                    plan_about(&plan),
+                    EventAction::Updated,
+                    json!({ "changes": changes, "snapshot": plan }),
+                )?;
             }
             Ok(plan_views(conn, vec![plan])?.remove(0))
         })
@@ -355,7 +438,11 @@ impl Store {
     ) -> Result<PlanView, StoreError> {
         self.write(|conn| {
             // Withdrawing a draft is the editors' call; every decision on a plan is the approvers'.
-            let action = if request.to == PlanStatus::Withdrawn { Action::Edit } else { Action::Approve };
+            let action = if request.to == PlanStatus::Withdrawn {
+                Action::Edit
+            } else {
+                Action::Approve
+            };
             let mut plan = authorized_plan(conn, caller, id, action)?;
             check_revision(plan.revision, expected_revision)?;
             let outcome = plan.transition(request)?;
@@ -367,7 +454,9 @@ impl Store {
             let now = crate::now();
             plan.revision += 1;
             plan.updated_at = now;
-            diesel::update(plans::table.find(id.as_str())).set(PlanRow::from_domain(&plan)?).execute(conn)?;
+            diesel::update(plans::table.find(id.as_str()))
+                .set(PlanRow::from_domain(&plan)?)
+                .execute(conn)?;
             if let Some(entry) = &outcome.changelog_entry {
                 let position: Option<i32> = plan_changelog::table
                     .filter(plan_changelog::plan_id.eq(id.as_str()))
@@ -385,7 +474,11 @@ impl Store {
             if let Some(entry) = &outcome.changelog_entry {
                 data["changelog_entry"] = json!(entry);
             }
-            let mut work = Work { conn, actor: caller.actor(), now };
+            let mut work = Work {
+                conn,
+                actor: caller.actor(),
+                now,
+            };
             work.record(plan_about(&plan), EventAction::StatusChanged, data)?;
             Ok(plan_views(conn, vec![plan])?.remove(0))
         })
@@ -408,7 +501,12 @@ impl Store {
     /// The events of the plan and everything under it, oldest first.
     pub fn plan_history(&self, caller: &Caller, id: &PlanId, after: i64, limit: i64) -> Result<EventPage, StoreError> {
         self.read(|conn| authorized_plan(conn, caller, id, Action::Read).map(drop))?;
-        self.events(&EventFilter { after, limit, plan_id: Some(id.clone()), ..EventFilter::default() })
+        self.events(&EventFilter {
+            after,
+            limit,
+            plan_id: Some(id.clone()),
+            ..EventFilter::default()
+        })
     }
 
     pub fn create_goal(&self, caller: &Caller, plan_id: &PlanId, new: NewGoal) -> Result<GoalView, StoreError> {
@@ -422,9 +520,16 @@ impl Store {
                 }
             }
             let position = next_goal_position(conn, plan_id)?;
-            let mut work = Work { conn, actor: caller.actor(), now: goal.created_at };
+            let mut work = Work {
+                conn,
+                actor: caller.actor(),
+                now: goal.created_at,
+            };
             insert_goal(&mut work, &goal, position, &plan.organization_id)?;
-            Ok(GoalView { goal, progress: Progress::default() })
+            Ok(GoalView {
+                goal,
+                progress: Progress::default(),
+            })
         })
     }
 
@@ -455,7 +560,10 @@ impl Store {
                 .collect::<Result<Vec<_>, StoreError>>()?;
             let page = page.finish(positioned, |(position, _)| position.to_string());
             let views = goal_views(conn, page.items.into_iter().map(|(_, goal)| goal).collect())?;
-            Ok(Page { items: views, next_cursor: page.next_cursor })
+            Ok(Page {
+                items: views,
+                next_cursor: page.next_cursor,
+            })
         })
     }
 
@@ -491,14 +599,30 @@ impl Store {
             goal.revision += 1;
             goal.updated_at = now;
             let position: i32 = goals::table.find(id.as_str()).select(goals::position).first(conn)?;
-            diesel::update(goals::table.find(id.as_str())).set(GoalRow::from_domain(&goal, position)?).execute(conn)?;
-            let mut work = Work { conn, actor: caller.actor(), now };
-            let about = || About { entity: EntityType::Goal, id: id.as_str(), organization_id: Some(&plan.organization_id), plan_id: Some(&plan.id) };
+            diesel::update(goals::table.find(id.as_str()))
+                .set(GoalRow::from_domain(&goal, position)?)
+                .execute(conn)?;
+            let mut work = Work {
+                conn,
+                actor: caller.actor(),
+                now,
+            };
+            let about = || About {
+                entity: EntityType::Goal,
+                id: id.as_str(),
+                organization_id: Some(&plan.organization_id),
+                plan_id: Some(&plan.id),
+            };
             if !changes.is_empty() {
-                work.record(about(), EventAction::Updated, json!({ "changes": changes, "snapshot": goal }))?;
+                work.record(
+                    about(),
+                    EventAction::Updated,
+                    json!({ "changes": changes, "snapshot": goal }),
+                )?;
             }
             if let Some(from) = previous_status {
-                let data = json!({ "from": from.as_str(), "to": goal.status.as_str(), "reason": reason, "snapshot": goal });
+                let data =
+                    json!({ "from": from.as_str(), "to": goal.status.as_str(), "reason": reason, "snapshot": goal });
                 work.record(about(), EventAction::StatusChanged, data)?;
             }
             Ok(goal_views(conn, vec![goal])?.remove(0))
@@ -512,7 +636,11 @@ impl Store {
             ensure_plan_editable(&plan)?;
             let activity = new.into_activity(goal_id.clone(), plan.id.clone(), crate::now())?;
             let position = next_activity_position(conn, goal_id)?;
-            let mut work = Work { conn, actor: caller.actor(), now: activity.created_at };
+            let mut work = Work {
+                conn,
+                actor: caller.actor(),
+                now: activity.created_at,
+            };
             insert_activity(&mut work, &activity, position, &plan.organization_id)?;
             Ok(activity)
         })
@@ -553,7 +681,9 @@ impl Store {
                 .into_iter()
                 .map(|row| Ok((row.position, row.into_domain()?)))
                 .collect::<Result<Vec<_>, StoreError>>()?;
-            Ok(page.finish(positioned, |(position, _)| position.to_string()).map(|(_, activity)| activity))
+            Ok(page
+                .finish(positioned, |(position, _)| position.to_string())
+                .map(|(_, activity)| activity))
         })
     }
 

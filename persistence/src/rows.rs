@@ -89,12 +89,16 @@ pub(crate) struct PlanRow {
 impl PlanRow {
     pub fn from_domain(plan: &Plan) -> Result<Self, StoreError> {
         // Lower-cased in Rust so `q` matches å, ä and ö the same way on both backends.
-        let search_text = [Some(plan.title.as_str()), plan.diary_number.as_deref(), plan.summary.as_deref()]
-            .into_iter()
-            .flatten()
-            .collect::<Vec<_>>()
-            .join("\n")
-            .to_lowercase();
+        let search_text = [
+            Some(plan.title.as_str()),
+            plan.diary_number.as_deref(),
+            plan.summary.as_deref(),
+        ]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join("\n")
+        .to_lowercase();
         Ok(Self {
             id: plan.id.to_string(),
             organization_id: plan.organization_id.to_string(),

@@ -28,7 +28,19 @@ impl Work<'_> {
     /// Appends one event for a change made in this transaction.
     pub fn record(&mut self, about: About<'_>, action: EventAction, data: Value) -> Result<Event, StoreError> {
         let event_type = EventType::new(about.entity, action);
-        let subject = Subject { entity: about.entity, id: about.id.to_owned() };
-        events::append(self.conn, &self.actor, self.now, event_type, subject, about.organization_id, about.plan_id, data)
+        let subject = Subject {
+            entity: about.entity,
+            id: about.id.to_owned(),
+        };
+        events::append(
+            self.conn,
+            &self.actor,
+            self.now,
+            event_type,
+            subject,
+            about.organization_id,
+            about.plan_id,
+            data,
+        )
     }
 }

@@ -29,8 +29,15 @@ pub enum Backend {
 }
 
 enum TestDatabase {
-    Sqlite { _dir: tempfile::TempDir, path: std::path::PathBuf },
-    Postgres { base_url: String, schema: String, url: String },
+    Sqlite {
+        _dir: tempfile::TempDir,
+        path: std::path::PathBuf,
+    },
+    Postgres {
+        base_url: String,
+        schema: String,
+        url: String,
+    },
 }
 
 impl TestDatabase {
@@ -67,9 +74,16 @@ fn settings(database_url: String) -> Settings {
     Settings {
         database_url,
         bind: "127.0.0.1:0".into(),
-        jwt: JwtSettings { secret: JWT_SECRET.as_bytes().to_vec(), issuer: ISSUER.into(), audience: AUDIENCE.into() },
+        jwt: JwtSettings {
+            secret: JWT_SECRET.as_bytes().to_vec(),
+            issuer: ISSUER.into(),
+            audience: AUDIENCE.into(),
+        },
         public_read: true,
-        pool: PoolOptions { max_size: 8, connection_timeout: Duration::from_secs(10) },
+        pool: PoolOptions {
+            max_size: 8,
+            connection_timeout: Duration::from_secs(10),
+        },
         body_limit: 1024 * 1024,
     }
 }
@@ -88,7 +102,8 @@ fn postgres_database() -> Option<TestDatabase> {
     };
     let schema = format!("planledger_test_{}", uuid::Uuid::new_v4().simple());
     let mut conn = diesel::PgConnection::establish(&base_url).expect("PLANLEDGER_TEST_DATABASE_URL connects");
-    conn.batch_execute(&format!("CREATE SCHEMA {schema}")).expect("create test schema");
+    conn.batch_execute(&format!("CREATE SCHEMA {schema}"))
+        .expect("create test schema");
     let separator = if base_url.contains('?') { '&' } else { '?' };
     let url = format!("{base_url}{separator}options=-csearch_path%3D{schema}");
     Some(TestDatabase::Postgres { base_url, schema, url })
@@ -111,9 +126,17 @@ impl TestApp {
         let (sender, receiver) = std::sync::mpsc::channel();
         let server_settings = settings.clone();
         let thread = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("runtime");
             runtime.block_on(async move {
-                let Running { address, handle, server } = planledger_api::start(&server_settings, store).expect("start");
+                let Running {
+                    address,
+                    handle,
+                    server,
+                } = planledger_api::start(&server_settings, store).expect("start");
                 sender.send((address, handle)).expect("report address");
                 server.await.expect("server ran");
             });
@@ -122,7 +145,10 @@ impl TestApp {
         Some(TestApp {
             base_url: format!("http://{address}"),
             backend,
-            client: reqwest::Client::builder().timeout(Duration::from_secs(60)).build().expect("client"),
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(60))
+                .build()
+                .expect("client"),
             authenticator: Authenticator::new(settings.jwt),
             handle: Some(handle),
             thread: Some(thread),
@@ -133,7 +159,9 @@ impl TestApp {
     /// A token for `organization` with `roles`, valid for an hour.
     pub fn token(&self, organization: &str, roles: &[Role]) -> String {
         let organization = OrganizationId::parse(organization).expect("organization id");
-        self.authenticator.issue("test-user", &organization, roles, Duration::from_secs(3600)).expect("token")
+        self.authenticator
+            .issue("test-user", &organization, roles, Duration::from_secs(3600))
+            .expect("token")
     }
 
     /// A token of the root organization with every role.
@@ -170,9 +198,9 @@ impl TestApp {
             TestDatabase::Sqlite { path, .. } => diesel::SqliteConnection::establish(&path.display().to_string())
                 .map_err(|e| e.to_string())?
                 .batch_execute(sql),
-            TestDatabase::Postgres { url, .. } => {
-                diesel::PgConnection::establish(url).map_err(|e| e.to_string())?.batch_execute(sql)
-            }
+            TestDatabase::Postgres { url, .. } => diesel::PgConnection::establish(url)
+                .map_err(|e| e.to_string())?
+                .batch_execute(sql),
         };
         result.map_err(|e| e.to_string())
     }
@@ -188,7 +216,10 @@ impl TestApp {
         let token = self.root_token();
         let mut events = Vec::new();
         loop {
-            let page = self.get(&format!("/v1/events?after={after}&limit=1000"), Some(&token)).await.ok();
+            let page = self
+                .get(&format!("/v1/events?after={after}&limit=1000"), Some(&token))
+                .await
+                .ok();
             let batch = page["events"].as_array().expect("events").clone();
             let next = page["next_after"].as_i64().expect("next_after");
             if batch.is_empty() {
@@ -202,7 +233,9 @@ impl TestApp {
     /// Creates an organization under the root and answers its id.
     pub async fn create_organization(&self, name: &str, kind: &str, parent: Option<&str>) -> String {
         let body = serde_json::json!({"name": name, "kind": kind, "parent_id": parent});
-        self.post("/v1/organizations", Some(&self.root_token()), &body).await.created()["id"]
+        self.post("/v1/organizations", Some(&self.root_token()), &body)
+            .await
+            .created()["id"]
             .as_str()
             .expect("id")
             .to_owned()
@@ -214,7 +247,10 @@ impl TestApp {
             "organization_id": organization, "title": title, "diary_number": "LS/1/2026",
             "period_start": "2026-01-01", "period_end": "2028-12-31"
         });
-        self.post("/v1/plans", Some(&self.root_token()), &body).await.created()["id"].as_str().expect("id").to_owned()
+        self.post("/v1/plans", Some(&self.root_token()), &body).await.created()["id"]
+            .as_str()
+            .expect("id")
+            .to_owned()
     }
 }
 
@@ -251,24 +287,45 @@ impl Reply {
 
     /// The body of a 200 answer.
     pub fn ok(&self) -> Value {
-        assert_eq!(self.status, StatusCode::OK, "expected 200, got {}: {}", self.status, self.text);
+        assert_eq!(
+            self.status,
+            StatusCode::OK,
+            "expected 200, got {}: {}",
+            self.status,
+            self.text
+        );
         self.json()
     }
 
     /// The body of a 201 answer.
     pub fn created(&self) -> Value {
-        assert_eq!(self.status, StatusCode::CREATED, "expected 201, got {}: {}", self.status, self.text);
+        assert_eq!(
+            self.status,
+            StatusCode::CREATED,
+            "expected 201, got {}: {}",
+            self.status,
+            self.text
+        );
         self.json()
     }
 
     /// The problem of an error answer, checked to be problem+json with this status.
     pub fn problem(&self, status: u16) -> Value {
-        assert_eq!(self.status.as_u16(), status, "expected {status}, got {}: {}", self.status, self.text);
+        assert_eq!(
+            self.status.as_u16(),
+            status,
+            "expected {status}, got {}: {}",
+            self.status,
+            self.text
+        );
         let content_type = self.header("content-type").unwrap_or_default();
         assert_eq!(content_type, "application/problem+json", "errors are problem+json");
         let problem = self.json();
         assert_eq!(problem["status"].as_u64(), Some(u64::from(status)));
-        assert!(problem["type"].as_str().is_some_and(|t| t.starts_with("/problems/")), "type is a problem path");
+        assert!(
+            problem["type"].as_str().is_some_and(|t| t.starts_with("/problems/")),
+            "type is a problem path"
+        );
         problem
     }
 

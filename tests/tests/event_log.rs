@@ -12,14 +12,26 @@ const CHANGES_PER_WRITER: usize = 50;
 /// Sets up a plan with one goal and `activities` activities; answers (plan id, activity ids).
 async fn plan_with_activities(app: &TestApp, activities: usize) -> (String, Vec<String>) {
     let token = app.root_token();
-    let region = app.create_organization("Region Jämtland Härjedalen", "region", None).await;
+    let region = app
+        .create_organization("Region Jämtland Härjedalen", "region", None)
+        .await;
     let plan = app.create_plan(&region, "Övergripande handlingsplan").await;
-    let goal = app.post(&format!("/v1/plans/{plan}/goals"), Some(&token), &json!({"title": "Mål 1"})).await.created();
+    let goal = app
+        .post(
+            &format!("/v1/plans/{plan}/goals"),
+            Some(&token),
+            &json!({"title": "Mål 1"}),
+        )
+        .await
+        .created();
     let goal_id = goal["id"].as_str().expect("goal id");
     let mut ids = Vec::new();
     for n in 0..activities {
         let body = json!({"title": format!("Aktivitet {n}")});
-        let activity = app.post(&format!("/v1/goals/{goal_id}/activities"), Some(&token), &body).await.created();
+        let activity = app
+            .post(&format!("/v1/goals/{goal_id}/activities"), Some(&token), &body)
+            .await
+            .created();
         ids.push(activity["id"].as_str().expect("activity id").to_owned());
     }
     (plan, ids)
@@ -31,8 +43,10 @@ fn canonical(value: &Value) -> String {
         Value::Object(map) => {
             let mut keys: Vec<&String> = map.keys().collect();
             keys.sort();
-            let fields: Vec<String> =
-                keys.into_iter().map(|key| format!("{}:{}", Value::String(key.clone()), canonical(&map[key]))).collect();
+            let fields: Vec<String> = keys
+                .into_iter()
+                .map(|key| format!("{}:{}", Value::String(key.clone()), canonical(&map[key])))
+                .collect();
             format!("{{{}}}", fields.join(","))
         }
         Value::Array(items) => format!("[{}]", items.iter().map(canonical).collect::<Vec<_>>().join(",")),

@@ -15,11 +15,23 @@ async fn import(app: &TestApp, document: &Value) -> planledger_tests::Reply {
 /// Every plan of the organization, read whole (plan, goals, activities), by diary number and version.
 async fn plans_by_key(app: &TestApp, organization: &str) -> std::collections::HashMap<(String, String), Value> {
     let token = app.root_token();
-    let list = app.get(&format!("/v1/plans?organization_id={organization}&limit=500"), Some(&token)).await.ok();
+    let list = app
+        .get(
+            &format!("/v1/plans?organization_id={organization}&limit=500"),
+            Some(&token),
+        )
+        .await
+        .ok();
     let mut plans = std::collections::HashMap::new();
     for item in list["items"].as_array().expect("items") {
-        let detail = app.get(&format!("/v1/plans/{}", item["id"].as_str().expect("id")), Some(&token)).await.ok();
-        let key = (detail["diary_number"].as_str().unwrap_or("").to_owned(), detail["document_version"].as_str().unwrap_or("").to_owned());
+        let detail = app
+            .get(&format!("/v1/plans/{}", item["id"].as_str().expect("id")), Some(&token))
+            .await
+            .ok();
+        let key = (
+            detail["diary_number"].as_str().unwrap_or("").to_owned(),
+            detail["document_version"].as_str().unwrap_or("").to_owned(),
+        );
         plans.insert(key, detail);
     }
     plans

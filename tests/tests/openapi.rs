@@ -9,7 +9,9 @@ use serde_json::Value;
 fn the_committed_openapi_document_matches_the_code() {
     let generated = planledger_api::api_doc_json();
     if std::env::var_os("UPDATE_OPENAPI").is_some() {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(planledger_openapi::COMMITTED_PATH);
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("..")
+            .join(planledger_openapi::COMMITTED_PATH);
         std::fs::write(&path, &generated).expect("write openapi.json");
         return;
     }
@@ -47,7 +49,15 @@ fn the_document_is_openapi_3_1_and_documents_every_contract_path() {
         assert!(paths.contains_key(path), "{path} is documented");
     }
     let schemas = document["components"]["schemas"].as_object().expect("schemas");
-    for schema in ["Problem", "Plan", "PlanDetail", "Goal", "Activity", "Event", "TransitionRequest"] {
+    for schema in [
+        "Problem",
+        "Plan",
+        "PlanDetail",
+        "Goal",
+        "Activity",
+        "Event",
+        "TransitionRequest",
+    ] {
         assert!(schemas.contains_key(schema), "schema {schema} is documented");
     }
 }

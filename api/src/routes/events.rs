@@ -22,7 +22,10 @@ pub struct EventList {
 
 impl From<EventPage> for EventList {
     fn from(page: EventPage) -> Self {
-        Self { events: page.events, next_after: page.next_after }
+        Self {
+            events: page.events,
+            next_after: page.next_after,
+        }
     }
 }
 
@@ -50,7 +53,11 @@ pub struct EventQuery {
     responses((status = 200, description = "A page of events", body = EventList), ListProblems)
 )]
 #[get("/v1/events")]
-pub async fn list(state: web::Data<AppState>, auth: Auth, query: web::Query<EventQuery>) -> Result<web::Json<EventList>, ApiError> {
+pub async fn list(
+    state: web::Data<AppState>,
+    auth: Auth,
+    query: web::Query<EventQuery>,
+) -> Result<web::Json<EventList>, ApiError> {
     let query = query.into_inner();
     let types = query
         .types
@@ -60,13 +67,17 @@ pub async fn list(state: web::Data<AppState>, auth: Auth, query: web::Query<Even
         .map(str::trim)
         .filter(|t| !t.is_empty())
         .map(|t| {
-            EventType::parse(t).map(|t| t.to_string()).ok_or_else(|| ApiError::bad_request(format!("unknown event type {t:?}")))
+            EventType::parse(t)
+                .map(|t| t.to_string())
+                .ok_or_else(|| ApiError::bad_request(format!("unknown event type {t:?}")))
         })
         .collect::<Result<Vec<_>, _>>()?;
     let organization_id = query
         .organization_id
         .as_deref()
-        .map(|id| OrganizationId::parse(id).ok_or_else(|| ApiError::bad_request("organization_id must be an organization id")))
+        .map(|id| {
+            OrganizationId::parse(id).ok_or_else(|| ApiError::bad_request("organization_id must be an organization id"))
+        })
         .transpose()?;
     let filter = EventFilter {
         after: parse_after(query.after.as_deref())?,
@@ -76,7 +87,9 @@ pub async fn list(state: web::Data<AppState>, auth: Auth, query: web::Query<Even
         ..EventFilter::default()
     };
     let caller = state.caller(auth);
-    Ok(web::Json(state.run(move |store| store.event_feed(&caller, filter)).await?.into()))
+    Ok(web::Json(
+        state.run(move |store| store.event_feed(&caller, filter)).await?.into(),
+    ))
 }
 
 /// Recomputes the hash chain over the whole log and names the first broken seq.

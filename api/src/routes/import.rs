@@ -22,5 +22,7 @@ pub async fn import_plans(
 ) -> Result<web::Json<ImportSummary>, ApiError> {
     let document = read_document(&body.0).map_err(ApiError::validation)?;
     let caller = state.caller(auth);
-    Ok(web::Json(state.run(move |store| store.import_plans(&caller, document)).await?))
+    Ok(web::Json(
+        state.run(move |store| store.import_plans(&caller, document)).await?,
+    ))
 }

@@ -50,13 +50,17 @@ pub async fn list(
         parent_id: query
             .parent_id
             .as_deref()
-            .map(|id| OrganizationId::parse(id).ok_or_else(|| ApiError::bad_request("parent_id must be an organization id")))
+            .map(|id| {
+                OrganizationId::parse(id).ok_or_else(|| ApiError::bad_request("parent_id must be an organization id"))
+            })
             .transpose()?,
         code: query.code,
         q: query.q.filter(|q| !q.is_empty()),
         updated_since: query.updated_since,
     };
-    let list = state.run(move |store| store.organizations(&caller, &filter, &page)).await?;
+    let list = state
+        .run(move |store| store.organizations(&caller, &filter, &page))
+        .await?;
     Ok(web::Json(list.into()))
 }
 
@@ -77,8 +81,14 @@ pub async fn create(
     body: JsonBody<NewOrganization>,
 ) -> Result<HttpResponse, ApiError> {
     let caller = state.caller(auth);
-    let organization = state.run(move |store| store.create_organization(&caller, body.0)).await?;
-    Ok(created(format!("/v1/organizations/{}", organization.id), organization.revision, &organization))
+    let organization = state
+        .run(move |store| store.create_organization(&caller, body.0))
+        .await?;
+    Ok(created(
+        format!("/v1/organizations/{}", organization.id),
+        organization.revision,
+        &organization,
+    ))
 }
 
 /// One organization.
@@ -120,6 +130,8 @@ pub async fn update(
 ) -> Result<HttpResponse, ApiError> {
     let id = path_id(&id, OrganizationId::parse, "organization")?;
     let caller = state.caller(auth);
-    let organization = state.run(move |store| store.update_organization(&caller, &id, body.0, if_match.0)).await?;
+    let organization = state
+        .run(move |store| store.update_organization(&caller, &id, body.0, if_match.0))
+        .await?;
     Ok(with_etag(organization.revision, &organization))
 }

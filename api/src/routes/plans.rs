@@ -11,7 +11,9 @@ use chrono::{DateTime, Utc};
 use planledger_domain::activity::{Activity, ActivityPatch, ActivityStatus, NewActivity};
 use planledger_domain::goal::{GoalPatch, GoalView, NewGoal};
 use planledger_domain::ids::{ActivityId, GoalId, OrganizationId, PlanId};
-use planledger_domain::plan::{ChangelogEntry, NewPlan, PlanDetail, PlanPatch, PlanStatus, PlanView, TransitionRequest};
+use planledger_domain::plan::{
+    ChangelogEntry, NewPlan, PlanDetail, PlanPatch, PlanStatus, PlanView, TransitionRequest,
+};
 use planledger_persistence::{ActivityFilter, PlanFilter};
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -37,7 +39,10 @@ impl PlanQuery {
         let organization_id = self
             .organization_id
             .as_deref()
-            .map(|id| OrganizationId::parse(id).ok_or_else(|| ApiError::bad_request("organization_id must be an organization id")))
+            .map(|id| {
+                OrganizationId::parse(id)
+                    .ok_or_else(|| ApiError::bad_request("organization_id must be an organization id"))
+            })
             .transpose()?;
         let period = self
             .period
@@ -47,7 +52,13 @@ impl PlanQuery {
                 _ => Err(ApiError::bad_request(format!("period must be a year, got {year:?}"))),
             })
             .transpose()?;
-        Ok(PlanFilter { organization_id, status: self.status, q: self.q.filter(|q| !q.is_empty()), period, updated_since: self.updated_since })
+        Ok(PlanFilter {
+            organization_id,
+            status: self.status,
+            q: self.q.filter(|q| !q.is_empty()),
+            period,
+            updated_since: self.updated_since,
+        })
     }
 }
 
@@ -83,7 +94,11 @@ pub async fn list(
 pub async fn create(state: web::Data<AppState>, auth: Auth, body: JsonBody<NewPlan>) -> Result<HttpResponse, ApiError> {
     let caller = state.caller(auth);
     let view = state.run(move |store| store.create_plan(&caller, body.0)).await?;
-    Ok(created(format!("/v1/plans/{}", view.plan.id), view.plan.revision, &view))
+    Ok(created(
+        format!("/v1/plans/{}", view.plan.id),
+        view.plan.revision,
+        &view,
+    ))
 }
 
 /// One plan with its progress, its goals and their activities.
@@ -119,7 +134,9 @@ pub async fn update(
 ) -> Result<HttpResponse, ApiError> {
     let id = path_id(&id, PlanId::parse, "plan")?;
     let caller = state.caller(auth);
-    let view = state.run(move |store| store.update_plan(&caller, &id, body.0, if_match.0)).await?;
+    let view = state
+        .run(move |store| store.update_plan(&caller, &id, body.0, if_match.0))
+        .await?;
     Ok(with_etag(view.plan.revision, &view))
 }
 
@@ -144,7 +161,9 @@ pub async fn transition(
 ) -> Result<HttpResponse, ApiError> {
     let id = path_id(&id, PlanId::parse, "plan")?;
     let caller = state.caller(auth);
-    let view = state.run(move |store| store.transition_plan(&caller, &id, &body.0, if_match.0)).await?;
+    let view = state
+        .run(move |store| store.transition_plan(&caller, &id, &body.0, if_match.0))
+        .await?;
     Ok(with_etag(view.plan.revision, &view))
 }
 
@@ -163,7 +182,9 @@ pub async fn changelog(
 ) -> Result<web::Json<Vec<ChangelogEntry>>, ApiError> {
     let id = path_id(&id, PlanId::parse, "plan")?;
     let caller = state.caller(auth);
-    Ok(web::Json(state.run(move |store| store.plan_changelog(&caller, &id)).await?))
+    Ok(web::Json(
+        state.run(move |store| store.plan_changelog(&caller, &id)).await?,
+    ))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -183,7 +204,9 @@ pub fn parse_after(text: Option<&str>) -> Result<i64, ApiError> {
         None | Some("") => Ok(0),
         Some(text) => match text.parse::<i64>() {
             Ok(after) if after >= 0 => Ok(after),
-            _ => Err(ApiError::bad_request(format!("after must be a seq (a whole number from 0), got {text:?}"))),
+            _ => Err(ApiError::bad_request(format!(
+                "after must be a seq (a whole number from 0), got {text:?}"
+            ))),
         },
     }
 }
@@ -206,7 +229,9 @@ pub async fn history(
     let after = parse_after(query.after.as_deref())?;
     let limit = parse_limit(query.limit.as_deref(), 100, 1000)?;
     let caller = state.caller(auth);
-    let page = state.run(move |store| store.plan_history(&caller, &id, after, limit)).await?;
+    let page = state
+        .run(move |store| store.plan_history(&caller, &id, after, limit))
+        .await?;
     Ok(web::Json(page.into()))
 }
 
@@ -227,7 +252,9 @@ pub async fn list_goals(
     let id = path_id(&id, PlanId::parse, "plan")?;
     let page = page.page()?;
     let caller = state.caller(auth);
-    Ok(web::Json(state.run(move |store| store.goals(&caller, &id, &page)).await?.into()))
+    Ok(web::Json(
+        state.run(move |store| store.goals(&caller, &id, &page)).await?.into(),
+    ))
 }
 
 /// Adds a goal to a plan (editor).
@@ -248,7 +275,11 @@ pub async fn create_goal(
     let id = path_id(&id, PlanId::parse, "plan")?;
     let caller = state.caller(auth);
     let view = state.run(move |store| store.create_goal(&caller, &id, body.0)).await?;
-    Ok(created(format!("/v1/goals/{}", view.goal.id), view.goal.revision, &view))
+    Ok(created(
+        format!("/v1/goals/{}", view.goal.id),
+        view.goal.revision,
+        &view,
+    ))
 }
 
 /// One goal with its progress.
@@ -284,7 +315,9 @@ pub async fn update_goal(
 ) -> Result<HttpResponse, ApiError> {
     let id = path_id(&id, GoalId::parse, "goal")?;
     let caller = state.caller(auth);
-    let view = state.run(move |store| store.update_goal(&caller, &id, body.0, if_match.0)).await?;
+    let view = state
+        .run(move |store| store.update_goal(&caller, &id, body.0, if_match.0))
+        .await?;
     Ok(with_etag(view.goal.revision, &view))
 }
 
@@ -313,7 +346,12 @@ pub async fn list_activities(
     let page = page.page()?;
     let filter = ActivityFilter { status: query.status };
     let caller = state.caller(auth);
-    Ok(web::Json(state.run(move |store| store.activities(&caller, &id, &filter, &page)).await?.into()))
+    Ok(web::Json(
+        state
+            .run(move |store| store.activities(&caller, &id, &filter, &page))
+            .await?
+            .into(),
+    ))
 }
 
 /// Adds an activity to a goal (editor).
@@ -333,8 +371,14 @@ pub async fn create_activity(
 ) -> Result<HttpResponse, ApiError> {
     let id = path_id(&id, GoalId::parse, "goal")?;
     let caller = state.caller(auth);
-    let activity = state.run(move |store| store.create_activity(&caller, &id, body.0)).await?;
-    Ok(created(format!("/v1/activities/{}", activity.id), activity.revision, &activity))
+    let activity = state
+        .run(move |store| store.create_activity(&caller, &id, body.0))
+        .await?;
+    Ok(created(
+        format!("/v1/activities/{}", activity.id),
+        activity.revision,
+        &activity,
+    ))
 }
 
 /// One activity.
@@ -345,7 +389,11 @@ pub async fn create_activity(
     responses((status = 200, description = "The activity", body = Activity, headers(("ETag" = String))), ReadProblems)
 )]
 #[get("/v1/activities/{id}")]
-pub async fn get_activity(state: web::Data<AppState>, auth: Auth, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn get_activity(
+    state: web::Data<AppState>,
+    auth: Auth,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let id = path_id(&id, ActivityId::parse, "activity")?;
     let caller = state.caller(auth);
     let activity = state.run(move |store| store.activity(&caller, &id)).await?;
@@ -370,6 +418,8 @@ pub async fn update_activity(
 ) -> Result<HttpResponse, ApiError> {
     let id = path_id(&id, ActivityId::parse, "activity")?;
     let caller = state.caller(auth);
-    let activity = state.run(move |store| store.update_activity(&caller, &id, body.0, if_match.0)).await?;
+    let activity = state
+        .run(move |store| store.update_activity(&caller, &id, body.0, if_match.0))
+        .await?;
     Ok(with_etag(activity.revision, &activity))
 }
