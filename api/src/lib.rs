@@ -56,7 +56,14 @@ pub fn api_doc_json() -> String {
     text
 }
 
-async fn no_route() -> Result<HttpResponse, ApiError> {
+/// What no route answered: a known path with another method is 405, anything else 404.
+async fn no_route(request: actix_web::HttpRequest) -> Result<HttpResponse, ApiError> {
+    if request.resource_map().has_resource(request.path()) {
+        return Err(ApiError::new(
+            ProblemKind::MethodNotAllowed,
+            format!("{} is not allowed on {}", request.method(), request.path()),
+        ));
+    }
     Err(ApiError::new(ProblemKind::NotFound, "no such path"))
 }
 
@@ -84,7 +91,8 @@ pub fn start(settings: &Settings, store: Store) -> std::io::Result<Running> {
         metrics,
     });
     let doc = api_doc();
-    let listener = TcpListener::bind(&settings.bind)?;
+    let listener = TcpListener::bind(&settings.bind)
+        .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {}: {e}", settings.bind)))?;
     let address = listener.local_addr()?;
     let server = HttpServer::new(move || {
         App::new()
