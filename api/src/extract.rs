@@ -7,12 +7,14 @@ use actix_web::dev::Payload;
 use actix_web::http::header;
 use actix_web::web::BytesMut;
 use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
+use chrono::{DateTime, Utc};
 use futures_util::future::LocalBoxFuture;
 use futures_util::StreamExt;
 use planledger_domain::validation::FieldError;
 use planledger_persistence::PageRequest;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use std::future::{ready, Ready};
 use utoipa::IntoParams;
 
@@ -76,28 +78,65 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::new(ProblemKind::MalformedJson, "the body is empty"));
     }
-    let mut deserializer = serde_json::Deserializer::from_slice(body);
-    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|error| ApiError::new(ProblemKind::MalformedJson, without_position(&error.to_string())))?;
+    if let Some(field) = field_with_nul(&value, "") {
+        let field = if field.is_empty() { "body".to_owned() } else { field };
+        return Err(ApiError::validation(vec![FieldError::new(
+            field,
+            "must not contain the NUL character",
+        )]));
+    }
+    serde_path_to_error::deserialize(value).map_err(|error| {
         let path = error.path().to_string();
-        let inner = error.into_inner();
-        let message = without_position(&inner.to_string());
-        match inner.classify() {
-            serde_json::error::Category::Data => {
-                ApiError::validation(vec![FieldError::new(field_name(&path, &message), message)])
+        let message = without_position(&error.into_inner().to_string());
+        ApiError::validation(vec![FieldError::new(field_name(&path, &message), message)])
+    })
+}
+
+/// The path of the first string (or key) holding NUL, which no backend should be asked to store.
+fn field_with_nul(value: &Value, path: &str) -> Option<String> {
+    match value {
+        Value::String(text) if text.contains('\0') => Some(path.to_owned()),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(index, item)| field_with_nul(item, &format!("{path}[{index}]"))),
+        Value::Object(map) => map.iter().find_map(|(key, item)| {
+            let child = if path.is_empty() {
+                key.clone()
+            } else {
+                format!("{path}.{key}")
+            };
+            if key.contains('\0') {
+                Some(child)
+            } else {
+                field_with_nul(item, &child)
             }
-            _ => ApiError::new(ProblemKind::MalformedJson, message),
-        }
-    })?;
-    deserializer.end().map_err(|e| {
-        ApiError::new(
-            ProblemKind::MalformedJson,
-            format!(
-                "unexpected text after the JSON value: {}",
-                without_position(&e.to_string())
-            ),
-        )
-    })?;
-    Ok(value)
+        }),
+        _ => None,
+    }
+}
+
+/// A text query parameter: NUL is refused (400), empty means absent.
+pub fn query_text(name: &str, value: Option<String>) -> Result<Option<String>, ApiError> {
+    match value {
+        Some(text) if text.contains('\0') => Err(ApiError::bad_request(format!("{name} must not contain NUL"))),
+        Some(text) if text.is_empty() => Ok(None),
+        other => Ok(other),
+    }
+}
+
+/// A timestamp query parameter must have a four-digit year, as RFC 3339 writes it.
+pub fn query_time(name: &str, value: Option<DateTime<Utc>>) -> Result<Option<DateTime<Utc>>, ApiError> {
+    use chrono::Datelike;
+    use planledger_domain::validation::{MAX_YEAR, MIN_YEAR};
+    match value {
+        Some(time) if !(MIN_YEAR..=MAX_YEAR).contains(&time.year()) => Err(ApiError::bad_request(format!(
+            "{name} must be an RFC 3339 time between years {MIN_YEAR} and {MAX_YEAR}"
+        ))),
+        other => Ok(other),
+    }
 }
 
 /// serde names a missing field in its message and not in the path; put it in the path.

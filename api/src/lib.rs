@@ -14,7 +14,7 @@ use crate::state::AppState;
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpResponse, HttpServer};
-use planledger_persistence::{PoolOptions, Store};
+use planledger_persistence::Store;
 use std::net::{SocketAddr, TcpListener};
 use utoipa::ToSchema;
 use utoipa_actix_web::AppExt;
@@ -23,14 +23,12 @@ use utoipa_swagger_ui::SwaggerUi;
 /// The demo data: Region Jämtland Härjedalen's plans 2013-2017.
 pub const DEMO_DATA: &str = include_str!("../../data/region-jamtland-harjedalen-plans.json");
 
-/// Everything the server needs to start.
+/// What the server needs besides its store.
 #[derive(Clone)]
 pub struct Settings {
-    pub database_url: String,
     pub bind: String,
     pub jwt: JwtSettings,
     pub public_read: bool,
-    pub pool: PoolOptions,
     /// The largest request body accepted, in bytes.
     pub body_limit: usize,
 }

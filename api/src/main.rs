@@ -183,14 +183,9 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             jwt,
         } => {
             let settings = Settings {
-                database_url: cli.database.database_url.clone(),
                 bind,
                 jwt: jwt_settings(jwt, true)?,
                 public_read,
-                pool: PoolOptions {
-                    max_size: cli.database.db_pool_size.max(1),
-                    ..PoolOptions::default()
-                },
                 body_limit,
             };
             let store = open_store(&cli.database)?;
@@ -279,11 +274,12 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
 }
 
 fn serve(settings: Settings, store: Store, demo: bool) -> Result<ExitCode, Failure> {
+    let backend = store.backend();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async {
         let running = planledger_api::start(&settings, store)?;
         let url = format!("http://{}", running.address);
-        tracing::info!(%url, backend = settings.database_url.split(':').next().unwrap_or_default(), "planledger is serving");
+        tracing::info!(%url, backend = backend.name(), "planledger is serving");
         if demo {
             let token = Authenticator::new(settings.jwt.clone()).issue(
                 "demo-admin",

@@ -19,6 +19,15 @@ pub enum ActivityStatus {
     Cancelled,
 }
 
+impl crate::status::AssessedStatus for ActivityStatus {
+    const ALL: &'static [Self] = &Self::ALL;
+    const CANCELLED: Self = Self::Cancelled;
+
+    fn name(self) -> &'static str {
+        self.as_str()
+    }
+}
+
 impl ActivityStatus {
     pub const ALL: [ActivityStatus; 5] = [
         Self::Planned,
@@ -40,15 +49,6 @@ impl ActivityStatus {
 
     pub fn parse(text: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|status| status.as_str() == text)
-    }
-
-    /// An activity may move between statuses as work goes (a done activity
-    /// can be reopened); only `cancelled` is final.
-    pub fn allowed_next(self) -> Vec<ActivityStatus> {
-        if self == Self::Cancelled {
-            return vec![];
-        }
-        Self::ALL.into_iter().filter(|status| *status != self).collect()
     }
 }
 
@@ -209,6 +209,7 @@ impl Activity {
             errors.limit_text(field, text.as_deref(), MAX_SHORT);
         }
         validate_targets(&mut errors, "targets", &self.targets);
+        errors.check_date("due_date", self.due_date);
         for (field, year) in [("start_year", self.start_year), ("end_year", self.end_year)] {
             if year.is_some_and(|year| !(1900..=2200).contains(&year)) {
                 errors.add(field, "must be a year between 1900 and 2200");
@@ -266,20 +267,7 @@ impl Activity {
 
     /// Changes the status through the activity status rule; `None` when it already has it.
     pub fn change_status(&mut self, to: ActivityStatus) -> Result<Option<ActivityStatus>, DomainError> {
-        let from = self.status;
-        if from == to {
-            return Ok(None);
-        }
-        let allowed = from.allowed_next();
-        if !allowed.contains(&to) {
-            return Err(DomainError::InvalidTransition {
-                from: from.as_str().into(),
-                to: to.as_str().into(),
-                allowed: allowed.iter().map(|s| s.as_str().to_owned()).collect(),
-            });
-        }
-        self.status = to;
-        Ok(Some(from))
+        crate::status::change(&mut self.status, to)
     }
 }
 

@@ -21,6 +21,15 @@ pub enum GoalStatus {
     Cancelled,
 }
 
+impl crate::status::AssessedStatus for GoalStatus {
+    const ALL: &'static [Self] = &Self::ALL;
+    const CANCELLED: Self = Self::Cancelled;
+
+    fn name(self) -> &'static str {
+        self.as_str()
+    }
+}
+
 impl GoalStatus {
     pub const ALL: [GoalStatus; 7] = [
         Self::NotStarted,
@@ -46,15 +55,6 @@ impl GoalStatus {
 
     pub fn parse(text: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|status| status.as_str() == text)
-    }
-
-    /// A goal's assessment may move freely between statuses, as follow-ups
-    /// re-assess it each period; only `cancelled` is final.
-    pub fn allowed_next(self) -> Vec<GoalStatus> {
-        if self == Self::Cancelled {
-            return vec![];
-        }
-        Self::ALL.into_iter().filter(|status| *status != self).collect()
     }
 }
 
@@ -262,20 +262,7 @@ impl Goal {
 
     /// Changes the status through the goal status rule; `None` when it already has it.
     pub fn change_status(&mut self, to: GoalStatus) -> Result<Option<GoalStatus>, DomainError> {
-        let from = self.status;
-        if from == to {
-            return Ok(None);
-        }
-        let allowed = from.allowed_next();
-        if !allowed.contains(&to) {
-            return Err(DomainError::InvalidTransition {
-                from: from.as_str().into(),
-                to: to.as_str().into(),
-                allowed: allowed.iter().map(|s| s.as_str().to_owned()).collect(),
-            });
-        }
-        self.status = to;
-        Ok(Some(from))
+        crate::status::change(&mut self.status, to)
     }
 }
 

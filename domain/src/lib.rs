@@ -14,6 +14,7 @@ pub mod patch;
 pub mod permissions;
 pub mod plan;
 pub mod progress;
+pub mod status;
 pub mod validation;
 
 pub use error::DomainError;

@@ -134,11 +134,13 @@ pub fn authorize(
         || (action != Action::Administer && target.joint_within(&principal.organization_id));
     let in_read_scope =
         target.owned_within(&principal.organization_id) || target.joint_within(&principal.organization_id);
+    let has_role = !principal.roles.is_empty();
     let can_read = match target.visibility {
-        Visibility::Public => public_read || in_read_scope,
-        Visibility::Directory => true,
-        Visibility::Scoped => in_read_scope,
-    } && !principal.roles.is_empty();
+        // Public material is public to a token too, whatever it holds.
+        Visibility::Public => public_read || (in_read_scope && has_role),
+        Visibility::Directory => has_role,
+        Visibility::Scoped => in_read_scope && has_role,
+    };
 
     match action.role() {
         None if can_read => Ok(()),
@@ -176,18 +178,14 @@ pub fn scope_of(organization: &OrganizationId, all: &[OrganizationNode]) -> Opti
             stack.extend(children.get(next).into_iter().flatten().copied());
         }
     }
-    // A network joins the scope when any member is in it, with everything below the network.
-    let joint: Vec<&OrganizationId> = all
+    // A joint plan is one owned by a network: the network joins the scope when
+    // any member is in it, but what lies under the network does not.
+    let joint: Vec<OrganizationId> = all
         .iter()
         .filter(|node| node.member_ids.iter().any(|member| scope.contains(member)))
-        .map(|node| &node.id)
+        .map(|node| node.id.clone())
         .collect();
-    let mut stack = joint;
-    while let Some(next) = stack.pop() {
-        if scope.insert(next.clone()) {
-            stack.extend(children.get(next).into_iter().flatten().copied());
-        }
-    }
+    scope.extend(joint);
     Some(scope)
 }
 
@@ -389,6 +387,67 @@ mod tests {
         );
         assert_eq!(
             authorize(Some(&principal(&t.municipality, &[])), Action::Read, &own, true),
+            Err(Denial::Hidden)
+        );
+    }
+
+    /// The chain of `id` up to the root, as persistence builds a target's.
+    fn chain_of(nodes: &[OrganizationNode], id: &OrganizationId) -> Vec<OrganizationId> {
+        let mut chain = vec![id.clone()];
+        while let Some(parent) = nodes
+            .iter()
+            .find(|n| &n.id == chain.last().expect("chain"))
+            .and_then(|n| n.parent_id.clone())
+        {
+            chain.push(parent);
+        }
+        chain
+    }
+
+    #[test]
+    fn list_scope_and_authorize_agree_on_every_organization() {
+        let mut t = tree();
+        // A unit under the network: not joint, so members do not see into it.
+        let under_network = OrganizationId::generate();
+        t.nodes.push(OrganizationNode {
+            id: under_network.clone(),
+            parent_id: Some(t.network.clone()),
+            member_ids: vec![],
+        });
+        for reader_org in [&t.region, &t.municipality, &t.sibling, &t.network] {
+            let scope = scope_of(reader_org, &t.nodes).expect("not root");
+            let reader = principal(reader_org, &[Role::Reader]);
+            for node in &t.nodes {
+                let member_chains = node
+                    .member_ids
+                    .iter()
+                    .map(|member| chain_of(&t.nodes, member))
+                    .collect();
+                let target = Target {
+                    owner_chain: chain_of(&t.nodes, &node.id),
+                    member_chains,
+                    visibility: Visibility::Scoped,
+                };
+                let allowed = authorize(Some(&reader), Action::Read, &target, true).is_ok();
+                assert_eq!(
+                    allowed,
+                    scope.contains(&node.id),
+                    "reader of {reader_org} on {}",
+                    node.id
+                );
+            }
+            assert!(!scope.contains(&under_network) || reader_org == &t.network);
+        }
+    }
+
+    #[test]
+    fn public_material_is_readable_with_a_token_without_roles() {
+        let t = tree();
+        let public = target(&[&t.region, &OrganizationId::root()], Visibility::Public);
+        let no_roles = principal(&t.sibling, &[]);
+        assert_eq!(authorize(Some(&no_roles), Action::Read, &public, true), Ok(()));
+        assert_eq!(
+            authorize(Some(&no_roles), Action::Read, &public, false),
             Err(Denial::Hidden)
         );
     }

@@ -113,6 +113,21 @@ pub struct ChangelogEntry {
     pub decided_on: Option<NaiveDate>,
 }
 
+impl ChangelogEntry {
+    /// The rules of a changelog row; field names are prefixed with `path`.
+    pub fn validate(&self, errors: &mut Errors, path: &str) {
+        errors.limit_text(
+            &format!("{path}.document_version"),
+            self.document_version.as_deref(),
+            MAX_SHORT,
+        );
+        errors.check_date(&format!("{path}.date"), self.date);
+        errors.limit_text(&format!("{path}.change"), self.change.as_deref(), MAX_TEXT);
+        errors.limit_text(&format!("{path}.decided_by"), self.decided_by.as_deref(), MAX_SHORT);
+        errors.check_date(&format!("{path}.decided_on"), self.decided_on);
+    }
+}
+
 /// A plan as the API shows it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -241,10 +256,17 @@ impl Plan {
         errors.limit_text("document_version", self.document_version.as_deref(), MAX_SHORT);
         errors.limit_text("owner", self.owner.as_deref(), MAX_SHORT);
         errors.limit_text("summary", self.summary.as_deref(), MAX_TEXT);
+        errors.check_date("period_start", self.period_start);
+        errors.check_date("period_end", self.period_end);
         if let (Some(start), Some(end)) = (self.period_start, self.period_end) {
             if end < start {
                 errors.add("period_end", "must not be before period_start");
             }
+        }
+        if let Some(decision) = &self.decision {
+            errors.limit_text("decision.decided_by", decision.decided_by.as_deref(), MAX_SHORT);
+            errors.check_date("decision.decided_on", decision.decided_on);
+            errors.limit_text("decision.note", decision.note.as_deref(), MAX_TEXT);
         }
         for (field, text) in [
             ("perspectives.gender_equality", &self.perspectives.gender_equality),
@@ -430,6 +452,8 @@ impl TransitionRequest {
         errors.limit_text("reason", self.reason.as_deref(), MAX_TEXT);
         errors.limit_text("change", self.change.as_deref(), MAX_TEXT);
         errors.limit_text("note", self.note.as_deref(), MAX_TEXT);
+        errors.check_date("decided_on", self.decided_on);
+        errors.check_date("date", self.date);
         errors.finish()
     }
 }

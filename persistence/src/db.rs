@@ -174,20 +174,55 @@ impl Store {
         }
     }
 
-    /// Runs `work` as one write transaction: `BEGIN IMMEDIATE` on SQLite, so
-    /// the write lock is taken up front rather than upgraded mid-way, and a
-    /// plain transaction on PostgreSQL, where the log-head row lock orders writers.
+    /// Runs `work` as one write transaction. Writers are serialized from the
+    /// start, before they read what they will change: SQLite by `BEGIN
+    /// IMMEDIATE`, PostgreSQL by locking the event-log head row that every
+    /// write appends through anyway. So a check made on what was read (a
+    /// status, a revision for `If-Match`, a next position) still holds at commit.
     pub(crate) fn write<T>(
         &self,
+        work: impl FnOnce(&mut DbConnection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        self.in_transaction(true, work)
+    }
+
+    /// Runs `work` in a read-only transaction that sees one snapshot
+    /// (PostgreSQL: repeatable read; SQLite in WAL mode holds one anyway).
+    pub(crate) fn read<T>(
+        &self,
+        work: impl FnOnce(&mut DbConnection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        self.in_transaction(false, work)
+    }
+
+    fn in_transaction<T>(
+        &self,
+        write: bool,
         work: impl FnOnce(&mut DbConnection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         let mut conn = self.connection()?;
         let conn = &mut *conn;
         match conn {
-            DbConnection::Sqlite(inner) => AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE")?,
-            DbConnection::Postgres(inner) => AnsiTransactionManager::begin_transaction(inner)?,
+            DbConnection::Sqlite(inner) => {
+                AnsiTransactionManager::begin_transaction_sql(inner, if write { "BEGIN IMMEDIATE" } else { "BEGIN" })?
+            }
+            DbConnection::Postgres(inner) => AnsiTransactionManager::begin_transaction_sql(
+                inner,
+                if write {
+                    "BEGIN"
+                } else {
+                    "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+                },
+            )?,
         }
-        match work(conn) {
+        let result = match conn {
+            DbConnection::Postgres(_) if write => conn
+                .batch_execute("SELECT seq FROM event_log_head WHERE id = 1 FOR UPDATE")
+                .map_err(StoreError::from)
+                .and_then(|()| work(conn)),
+            _ => work(conn),
+        };
+        match result {
             Ok(value) => {
                 <DbConnection as Connection>::TransactionManager::commit_transaction(conn)?;
                 Ok(value)
@@ -199,14 +234,5 @@ impl Store {
                 Err(error)
             }
         }
-    }
-
-    /// Runs `work` in a read transaction, so everything it reads is one snapshot.
-    pub(crate) fn read<T>(
-        &self,
-        work: impl FnOnce(&mut DbConnection) -> Result<T, StoreError>,
-    ) -> Result<T, StoreError> {
-        let mut conn = self.connection()?;
-        (*conn).transaction(work)
     }
 }

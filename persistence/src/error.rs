@@ -23,6 +23,23 @@ pub enum StoreError {
     Database(diesel::result::Error),
 }
 
+impl StoreError {
+    /// A validation error on one field.
+    pub(crate) fn invalid(field: &str, message: &str) -> Self {
+        StoreError::Domain(DomainError::Validation(vec![
+            planledger_domain::validation::FieldError::new(field, message),
+        ]))
+    }
+
+    /// A reference the caller may not follow is, to the caller, an unknown one.
+    pub(crate) fn unknown_reference(self, field: &str, message: &str) -> Self {
+        match self {
+            StoreError::NotFound(_) | StoreError::Denied(_) => StoreError::invalid(field, message),
+            other => other,
+        }
+    }
+}
+
 impl From<diesel::result::Error> for StoreError {
     fn from(error: diesel::result::Error) -> Self {
         use diesel::result::{DatabaseErrorKind, Error};

@@ -102,6 +102,7 @@ fn find_or_create_organization(
             o::table
                 .filter(o::name.eq(&wanted.name))
                 .filter(o::kind.eq(wanted.kind.as_str()))
+                .order(o::id.asc())
                 .select(crate::rows::OrganizationRow::as_select())
                 .first(work.conn)
                 .optional()?

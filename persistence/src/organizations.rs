@@ -13,9 +13,11 @@ use planledger_domain::events::{EntityType, EventAction};
 use planledger_domain::ids::OrganizationId;
 use planledger_domain::organization::{NewOrganization, Organization, OrganizationKind, OrganizationPatch};
 use planledger_domain::permissions::{Action, Denial, Visibility};
-use planledger_domain::validation::FieldError;
 use planledger_domain::DomainError;
 use serde_json::json;
+
+/// How deep the organization tree may grow (the root is level 1).
+const MAX_DEPTH: usize = 32;
 
 /// Filters of `GET /v1/organizations`.
 #[derive(Debug, Clone, Default)]
@@ -47,10 +49,6 @@ pub(crate) fn find_by_code(conn: &mut DbConnection, code: &str) -> Result<Option
         .transpose()
 }
 
-fn unknown(field: &str, message: &str) -> StoreError {
-    StoreError::Domain(DomainError::Validation(vec![FieldError::new(field, message)]))
-}
-
 fn ensure_code_free(conn: &mut DbConnection, code: Option<&str>, own: &OrganizationId) -> Result<(), StoreError> {
     if let Some(code) = code {
         if find_by_code(conn, code)?.is_some_and(|other| &other.id != own) {
@@ -65,7 +63,10 @@ fn ensure_code_free(conn: &mut DbConnection, code: Option<&str>, own: &Organizat
 fn ensure_members_exist(conn: &mut DbConnection, members: &[OrganizationId]) -> Result<(), StoreError> {
     for (index, member) in members.iter().enumerate() {
         if load(conn, member)?.is_none() {
-            return Err(unknown(&format!("member_ids[{index}]"), "is not a known organization"));
+            return Err(StoreError::invalid(
+                &format!("member_ids[{index}]"),
+                "is not a known organization",
+            ));
         }
     }
     Ok(())
@@ -100,7 +101,13 @@ impl Store {
             let organization = new.into_organization(crate::now());
             let parent = organization.parent_id.clone().unwrap_or_else(OrganizationId::root);
             if load(conn, &parent)?.is_none() {
-                return Err(unknown("parent_id", "is not a known organization"));
+                return Err(StoreError::invalid("parent_id", "is not a known organization"));
+            }
+            if access::chain(conn, &parent)?.len() >= MAX_DEPTH {
+                return Err(StoreError::invalid(
+                    "parent_id",
+                    "organizations nest at most 32 levels deep",
+                ));
             }
             let target = access::target(conn, &parent, Visibility::Directory)?;
             caller.authorize(Action::Administer, &target, "organization")?;
@@ -199,10 +206,20 @@ impl Store {
             if changes.contains(&"parent_id") {
                 let parent = organization.parent_id.clone().unwrap_or_else(OrganizationId::root);
                 if load(conn, &parent)?.is_none() {
-                    return Err(unknown("parent_id", "is not a known organization"));
+                    return Err(StoreError::invalid("parent_id", "is not a known organization"));
                 }
-                if access::chain(conn, &parent)?.contains(id) {
-                    return Err(unknown("parent_id", "would make the organization its own ancestor"));
+                let parent_chain = access::chain(conn, &parent)?;
+                if parent_chain.contains(id) {
+                    return Err(StoreError::invalid(
+                        "parent_id",
+                        "would make the organization its own ancestor",
+                    ));
+                }
+                if parent_chain.len() >= MAX_DEPTH {
+                    return Err(StoreError::invalid(
+                        "parent_id",
+                        "organizations nest at most 32 levels deep",
+                    ));
                 }
                 let new_parent = access::target(conn, &parent, Visibility::Directory)?;
                 caller.authorize(Action::Administer, &new_parent, "organization")?;

@@ -25,6 +25,9 @@ impl PageRequest {
         let Some(cursor) = &self.cursor else { return Ok(None) };
         let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| StoreError::InvalidCursor)?;
         let text = String::from_utf8(bytes).map_err(|_| StoreError::InvalidCursor)?;
+        if text.contains('\0') {
+            return Err(StoreError::InvalidCursor);
+        }
         text.strip_prefix(CURSOR_PREFIX)
             .map(|key| Some(key.to_owned()))
             .ok_or(StoreError::InvalidCursor)

@@ -22,8 +22,6 @@ use planledger_domain::plan::{
     ChangelogEntry, GoalDetail, NewPlan, Plan, PlanDetail, PlanPatch, PlanStatus, PlanView, TransitionRequest,
 };
 use planledger_domain::progress::{Progress, StatusCounts};
-use planledger_domain::validation::FieldError;
-use planledger_domain::DomainError;
 use serde_json::json;
 use std::collections::HashMap;
 
@@ -43,10 +41,6 @@ pub struct PlanFilter {
 #[derive(Debug, Clone, Default)]
 pub struct ActivityFilter {
     pub status: Option<ActivityStatus>,
-}
-
-fn invalid(field: &str, message: &str) -> StoreError {
-    StoreError::Domain(DomainError::Validation(vec![FieldError::new(field, message)]))
 }
 
 pub(crate) fn load_plan(conn: &mut DbConnection, id: &PlanId) -> Result<Option<Plan>, StoreError> {
@@ -95,6 +89,14 @@ fn authorized_plan(conn: &mut DbConnection, caller: &Caller, id: &PlanId, action
     let target = plan_target(conn, &plan)?;
     caller.authorize(action, &target, "plan")?;
     Ok(plan)
+}
+
+/// A goal another goal breaks down must exist and be visible to the caller.
+fn ensure_visible_goal(conn: &mut DbConnection, caller: &Caller, id: &GoalId) -> Result<(), StoreError> {
+    let (field, message) = ("parent_goal_id", "is not a known goal");
+    let goal = load_goal(conn, id)?.ok_or_else(|| StoreError::invalid(field, message))?;
+    authorized_plan(conn, caller, &goal.plan_id, Action::Read).map_err(|e| e.unknown_reference(field, message))?;
+    Ok(())
 }
 
 fn counts_by(
@@ -234,16 +236,12 @@ pub(crate) fn insert_activity(
     Ok(())
 }
 
-fn ensure_plan_editable(plan: &Plan) -> Result<(), StoreError> {
-    plan.ensure_editable().map_err(StoreError::Domain)
-}
-
 impl Store {
     pub fn create_plan(&self, caller: &Caller, new: NewPlan) -> Result<PlanView, StoreError> {
         self.write(|conn| {
             let plan = new.into_plan(crate::now())?;
             if organizations::load(conn, &plan.organization_id)?.is_none() {
-                return Err(invalid("organization_id", "is not a known organization"));
+                return Err(StoreError::invalid("organization_id", "is not a known organization"));
             }
             let target = access::target(conn, &plan.organization_id, Visibility::Directory)?;
             caller.authorize(Action::Edit, &target, "organization")?;
@@ -272,41 +270,15 @@ impl Store {
                 .into_iter()
                 .map(GoalRow::into_domain)
                 .collect::<Result<Vec<_>, _>>()?;
-            let mut activities_by_goal: HashMap<String, Vec<Activity>> = HashMap::new();
-            let rows = activities::table
+            let activities = activities::table
                 .filter(activities::plan_id.eq(id.as_str()))
                 .order((activities::goal_id.asc(), activities::position.asc()))
                 .select(ActivityRow::as_select())
-                .load(conn)?;
-            for row in rows {
-                let activity = row.into_domain()?;
-                activities_by_goal
-                    .entry(activity.goal_id.to_string())
-                    .or_default()
-                    .push(activity);
-            }
-            let mut plan_counts = StatusCounts::default();
-            let goals = goals
+                .load(conn)?
                 .into_iter()
-                .map(|goal| {
-                    let activities = activities_by_goal.remove(goal.id.as_str()).unwrap_or_default();
-                    let mut counts = StatusCounts::default();
-                    for activity in &activities {
-                        counts.add(activity.status, 1);
-                        plan_counts.add(activity.status, 1);
-                    }
-                    GoalDetail {
-                        goal,
-                        progress: Progress::from_counts(counts),
-                        activities,
-                    }
-                })
-                .collect();
-            Ok(PlanDetail {
-                plan,
-                progress: Progress::from_counts(plan_counts),
-                goals,
-            })
+                .map(ActivityRow::into_domain)
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(assemble_detail(plan, goals, activities))
         })
     }
 
@@ -447,9 +419,8 @@ impl Store {
             check_revision(plan.revision, expected_revision)?;
             let outcome = plan.transition(request)?;
             if let Some(successor) = &plan.superseded_by {
-                if load_plan(conn, successor)?.is_none() {
-                    return Err(invalid("superseded_by", "is not a known plan"));
-                }
+                authorized_plan(conn, caller, successor, Action::Read)
+                    .map_err(|e| e.unknown_reference("superseded_by", "is not a known plan"))?;
             }
             let now = crate::now();
             plan.revision += 1;
@@ -512,12 +483,10 @@ impl Store {
     pub fn create_goal(&self, caller: &Caller, plan_id: &PlanId, new: NewGoal) -> Result<GoalView, StoreError> {
         self.write(|conn| {
             let plan = authorized_plan(conn, caller, plan_id, Action::Edit)?;
-            ensure_plan_editable(&plan)?;
+            plan.ensure_editable()?;
             let goal = new.into_goal(plan_id.clone(), crate::now())?;
             if let Some(parent) = &goal.parent_goal_id {
-                if load_goal(conn, parent)?.is_none() {
-                    return Err(invalid("parent_goal_id", "is not a known goal"));
-                }
+                ensure_visible_goal(conn, caller, parent)?;
             }
             let position = next_goal_position(conn, plan_id)?;
             let mut work = Work {
@@ -575,17 +544,22 @@ impl Store {
         expected_revision: Option<i64>,
     ) -> Result<GoalView, StoreError> {
         self.write(|conn| {
-            let mut goal = load_goal(conn, id)?.ok_or(StoreError::NotFound("goal"))?;
+            let row: GoalRow = goals::table
+                .find(id.as_str())
+                .select(GoalRow::as_select())
+                .first(conn)
+                .optional()?
+                .ok_or(StoreError::NotFound("goal"))?;
+            let position = row.position;
+            let mut goal = row.into_domain()?;
             let plan = authorized_plan(conn, caller, &goal.plan_id, Action::Edit).map_err(hide_as("goal"))?;
-            ensure_plan_editable(&plan)?;
+            plan.ensure_editable()?;
             check_revision(goal.revision, expected_revision)?;
             let (status, reason) = (patch.status, patch.reason.clone());
             let changes = goal.apply_patch(patch)?;
             if changes.contains(&"parent_goal_id") {
                 if let Some(parent) = &goal.parent_goal_id {
-                    if load_goal(conn, parent)?.is_none() {
-                        return Err(invalid("parent_goal_id", "is not a known goal"));
-                    }
+                    ensure_visible_goal(conn, caller, parent)?;
                 }
             }
             let previous_status = match status {
@@ -598,7 +572,6 @@ impl Store {
             let now = crate::now();
             goal.revision += 1;
             goal.updated_at = now;
-            let position: i32 = goals::table.find(id.as_str()).select(goals::position).first(conn)?;
             diesel::update(goals::table.find(id.as_str()))
                 .set(GoalRow::from_domain(&goal, position)?)
                 .execute(conn)?;
@@ -633,7 +606,7 @@ impl Store {
         self.write(|conn| {
             let goal = load_goal(conn, goal_id)?.ok_or(StoreError::NotFound("goal"))?;
             let plan = authorized_plan(conn, caller, &goal.plan_id, Action::Edit).map_err(hide_as("goal"))?;
-            ensure_plan_editable(&plan)?;
+            plan.ensure_editable()?;
             let activity = new.into_activity(goal_id.clone(), plan.id.clone(), crate::now())?;
             let position = next_activity_position(conn, goal_id)?;
             let mut work = Work {
@@ -695,9 +668,16 @@ impl Store {
         expected_revision: Option<i64>,
     ) -> Result<Activity, StoreError> {
         self.write(|conn| {
-            let mut activity = load_activity(conn, id)?.ok_or(StoreError::NotFound("activity"))?;
+            let row: ActivityRow = activities::table
+                .find(id.as_str())
+                .select(ActivityRow::as_select())
+                .first(conn)
+                .optional()?
+                .ok_or(StoreError::NotFound("activity"))?;
+            let position = row.position;
+            let mut activity = row.into_domain()?;
             let plan = authorized_plan(conn, caller, &activity.plan_id, Action::Edit).map_err(hide_as("activity"))?;
-            ensure_plan_editable(&plan)?;
+            plan.ensure_editable()?;
             check_revision(activity.revision, expected_revision)?;
             let (status, reason) = (patch.status, patch.reason.clone());
             let changes = activity.apply_patch(patch)?;
@@ -711,7 +691,6 @@ impl Store {
             let now = crate::now();
             activity.revision += 1;
             activity.updated_at = now;
-            let position: i32 = activities::table.find(id.as_str()).select(activities::position).first(conn)?;
             diesel::update(activities::table.find(id.as_str()))
                 .set(ActivityRow::from_domain(&activity, position)?)
                 .execute(conn)?;
@@ -740,5 +719,84 @@ fn hide_as(entity: &'static str) -> impl Fn(StoreError) -> StoreError {
 fn year_bounds(year: i32) -> Result<(NaiveDate, NaiveDate), StoreError> {
     let first = NaiveDate::from_ymd_opt(year, 1, 1);
     let last = NaiveDate::from_ymd_opt(year, 12, 31);
-    first.zip(last).ok_or_else(|| invalid("period", "must be a year"))
+    first
+        .zip(last)
+        .ok_or_else(|| StoreError::invalid("period", "must be a year"))
+}
+
+impl Store {
+    /// The plan with its goals and activities as they stood at `as_of`,
+    /// rebuilt from the snapshots its events carry.
+    pub fn plan_as_of(&self, caller: &Caller, id: &PlanId, as_of: DateTime<Utc>) -> Result<PlanDetail, StoreError> {
+        use crate::schema::events;
+        self.read(|conn| {
+            let current = authorized_plan(conn, caller, id, Action::Read)?;
+            let snapshots: Vec<(String, String)> = events::table
+                .filter(events::plan_id.eq(id.as_str()))
+                .filter(events::occurred_at.le(as_of.naive_utc()))
+                .order(events::seq.asc())
+                .select((events::subject_type, events::data))
+                .load(conn)?;
+            let mut plan: Option<Plan> = None;
+            let mut goals: Vec<Goal> = Vec::new();
+            let mut activities: Vec<Activity> = Vec::new();
+            for (subject, data) in snapshots {
+                let mut data: serde_json::Value = serde_json::from_str(&data)?;
+                let snapshot = data["snapshot"].take();
+                match subject.as_str() {
+                    "plan" => plan = Some(serde_json::from_value(snapshot)?),
+                    "goal" => upsert(&mut goals, serde_json::from_value(snapshot)?, |g: &Goal| g.id.clone()),
+                    "activity" => upsert(&mut activities, serde_json::from_value(snapshot)?, |a: &Activity| {
+                        a.id.clone()
+                    }),
+                    _ => {}
+                }
+            }
+            let plan = plan.ok_or(StoreError::NotFound("plan at that time"))?;
+            // A plan that was a draft then is shown only to those who may read drafts.
+            if !plan.status.is_public() && current.status.is_public() {
+                let target = access::target(conn, &plan.organization_id, Visibility::Scoped)?;
+                caller.authorize(Action::Read, &target, "plan at that time")?;
+            }
+            Ok(assemble_detail(plan, goals, activities))
+        })
+    }
+}
+
+/// Replaces the item with the same key, or appends it (keeping creation order).
+fn upsert<T, K: PartialEq>(items: &mut Vec<T>, item: T, key: impl Fn(&T) -> K) {
+    match items.iter().position(|existing| key(existing) == key(&item)) {
+        Some(index) => items[index] = item,
+        None => items.push(item),
+    }
+}
+
+/// A plan detail from its plan, goals in order, and activities in order, with progress counted.
+fn assemble_detail(plan: Plan, goals: Vec<Goal>, activities: Vec<Activity>) -> PlanDetail {
+    let mut by_goal: HashMap<String, Vec<Activity>> = HashMap::new();
+    for activity in activities {
+        by_goal.entry(activity.goal_id.to_string()).or_default().push(activity);
+    }
+    let mut plan_counts = StatusCounts::default();
+    let goals = goals
+        .into_iter()
+        .map(|goal| {
+            let activities = by_goal.remove(goal.id.as_str()).unwrap_or_default();
+            let mut counts = StatusCounts::default();
+            for activity in &activities {
+                counts.add(activity.status, 1);
+                plan_counts.add(activity.status, 1);
+            }
+            GoalDetail {
+                goal,
+                progress: Progress::from_counts(counts),
+                activities,
+            }
+        })
+        .collect();
+    PlanDetail {
+        plan,
+        progress: Progress::from_counts(plan_counts),
+        goals,
+    }
 }

@@ -70,9 +70,8 @@ pub struct TestApp {
     database: TestDatabase,
 }
 
-fn settings(database_url: String) -> Settings {
+fn settings() -> Settings {
     Settings {
-        database_url,
         bind: "127.0.0.1:0".into(),
         jwt: JwtSettings {
             secret: JWT_SECRET.as_bytes().to_vec(),
@@ -80,10 +79,6 @@ fn settings(database_url: String) -> Settings {
             audience: AUDIENCE.into(),
         },
         public_read: true,
-        pool: PoolOptions {
-            max_size: 8,
-            connection_timeout: Duration::from_secs(10),
-        },
         body_limit: 1024 * 1024,
     }
 }
@@ -120,8 +115,12 @@ impl TestApp {
             }
             Backend::Postgres => postgres_database()?,
         };
-        let settings = settings(database.url());
-        let store = Store::open(&settings.database_url, settings.pool.clone()).expect("open the test database");
+        let settings = settings();
+        let pool = PoolOptions {
+            max_size: 8,
+            connection_timeout: Duration::from_secs(10),
+        };
+        let store = Store::open(&database.url(), pool).expect("open the test database");
         store.migrate().expect("migrate the test database");
         let (sender, receiver) = std::sync::mpsc::channel();
         let server_settings = settings.clone();

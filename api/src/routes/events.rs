@@ -3,7 +3,6 @@
 use crate::auth::Auth;
 use crate::error::{ApiError, ListProblems, ReadProblems};
 use crate::extract::parse_limit;
-use crate::routes::plans::parse_after;
 use crate::state::AppState;
 use actix_web::{get, web};
 use planledger_domain::events::{Event, EventType, LogVerification};
@@ -29,15 +28,39 @@ impl From<EventPage> for EventList {
     }
 }
 
+/// `after` and `limit` of a page of the log, here and in a plan's history.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-pub struct EventQuery {
+pub struct LogPageQuery {
     /// Events after this seq (default 0, the start).
     #[param(value_type = Option<i64>, minimum = 0)]
     pub after: Option<String>,
     /// Events per page, 1 to 1000 (default 100).
     #[param(value_type = Option<i64>, minimum = 1, maximum = 1000)]
     pub limit: Option<String>,
+}
+
+impl LogPageQuery {
+    /// (after, limit), checked.
+    pub fn bounds(&self) -> Result<(i64, i64), ApiError> {
+        let after = match self.after.as_deref() {
+            None | Some("") => 0,
+            Some(text) => match text.parse::<i64>() {
+                Ok(after) if after >= 0 => after,
+                _ => {
+                    return Err(ApiError::bad_request(format!(
+                        "after must be a seq (a whole number from 0), got {text:?}"
+                    )))
+                }
+            },
+        };
+        Ok((after, parse_limit(self.limit.as_deref(), 100, 1000)?))
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct EventQuery {
     /// Comma-separated event types, e.g. `plan.status_changed,goal.status_changed`.
     pub types: Option<String>,
     /// Only events of this organization.
@@ -48,7 +71,7 @@ pub struct EventQuery {
 /// The event log, oldest first, as the token's scope may see it.
 #[utoipa::path(
     tag = "events",
-    params(EventQuery),
+    params(LogPageQuery, EventQuery),
     security(("bearer" = [])),
     responses((status = 200, description = "A page of events", body = EventList), ListProblems)
 )]
@@ -56,8 +79,10 @@ pub struct EventQuery {
 pub async fn list(
     state: web::Data<AppState>,
     auth: Auth,
+    page: web::Query<LogPageQuery>,
     query: web::Query<EventQuery>,
 ) -> Result<web::Json<EventList>, ApiError> {
+    let (after, limit) = page.bounds()?;
     let query = query.into_inner();
     let types = query
         .types
@@ -80,8 +105,8 @@ pub async fn list(
         })
         .transpose()?;
     let filter = EventFilter {
-        after: parse_after(query.after.as_deref())?,
-        limit: parse_limit(query.limit.as_deref(), 100, 1000)?,
+        after,
+        limit,
         types,
         organization_id,
         ..EventFilter::default()

@@ -3,7 +3,7 @@
 use super::OrganizationList;
 use crate::auth::Auth;
 use crate::error::{ApiError, ListProblems, ReadProblems, WriteProblems};
-use crate::extract::{created, path_id, with_etag, IfMatch, JsonBody, PageQuery};
+use crate::extract::{created, path_id, query_text, query_time, with_etag, IfMatch, JsonBody, PageQuery};
 use crate::state::AppState;
 use actix_web::{get, patch, post, web, HttpResponse};
 use chrono::{DateTime, Utc};
@@ -54,9 +54,9 @@ pub async fn list(
                 OrganizationId::parse(id).ok_or_else(|| ApiError::bad_request("parent_id must be an organization id"))
             })
             .transpose()?,
-        code: query.code,
-        q: query.q.filter(|q| !q.is_empty()),
-        updated_since: query.updated_since,
+        code: query_text("code", query.code)?,
+        q: query_text("q", query.q)?,
+        updated_since: query_time("updated_since", query.updated_since)?,
     };
     let list = state
         .run(move |store| store.organizations(&caller, &filter, &page))

@@ -3,8 +3,8 @@
 use super::{ActivityList, GoalList, PlanList};
 use crate::auth::Auth;
 use crate::error::{ApiError, ListProblems, ReadProblems, WriteProblems};
-use crate::extract::{created, parse_limit, path_id, with_etag, IfMatch, JsonBody, PageQuery};
-use crate::routes::events::EventList;
+use crate::extract::{created, path_id, query_text, query_time, with_etag, IfMatch, JsonBody, PageQuery};
+use crate::routes::events::{EventList, LogPageQuery};
 use crate::state::AppState;
 use actix_web::{get, patch, post, web, HttpResponse};
 use chrono::{DateTime, Utc};
@@ -55,9 +55,9 @@ impl PlanQuery {
         Ok(PlanFilter {
             organization_id,
             status: self.status,
-            q: self.q.filter(|q| !q.is_empty()),
+            q: query_text("q", self.q)?,
             period,
-            updated_since: self.updated_since,
+            updated_since: query_time("updated_since", self.updated_since)?,
         })
     }
 }
@@ -101,19 +101,42 @@ pub async fn create(state: web::Data<AppState>, auth: Auth, body: JsonBody<NewPl
     ))
 }
 
-/// One plan with its progress, its goals and their activities.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AsOfQuery {
+    /// Show the plan with its goals and activities as they stood at this instant, rebuilt from the event log.
+    pub as_of: Option<DateTime<Utc>>,
+}
+
+/// One plan with its progress, its goals and their activities; with `as_of`, as it stood then.
 #[utoipa::path(
     tag = "plans",
-    params(("id" = String, Path, format = "uuid")),
+    params(("id" = String, Path, format = "uuid"), AsOfQuery),
     security((), ("bearer" = [])),
-    responses((status = 200, description = "The plan", body = PlanDetail, headers(("ETag" = String))), ReadProblems)
+    responses(
+        (status = 200, description = "The plan (its ETag only for the current state)", body = PlanDetail, headers(("ETag" = String))),
+        ReadProblems,
+    )
 )]
 #[get("/v1/plans/{id}")]
-pub async fn get(state: web::Data<AppState>, auth: Auth, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn get(
+    state: web::Data<AppState>,
+    auth: Auth,
+    id: web::Path<String>,
+    query: web::Query<AsOfQuery>,
+) -> Result<HttpResponse, ApiError> {
     let id = path_id(&id, PlanId::parse, "plan")?;
     let caller = state.caller(auth);
-    let detail = state.run(move |store| store.plan_detail(&caller, &id)).await?;
-    Ok(with_etag(detail.plan.revision, &detail))
+    match query_time("as_of", query.as_of)? {
+        Some(as_of) => {
+            let detail = state.run(move |store| store.plan_as_of(&caller, &id, as_of)).await?;
+            Ok(HttpResponse::Ok().json(detail))
+        }
+        None => {
+            let detail = state.run(move |store| store.plan_detail(&caller, &id)).await?;
+            Ok(with_etag(detail.plan.revision, &detail))
+        }
+    }
 }
 
 /// Changes a plan's fields (editor). The status moves only through transitions.
@@ -187,34 +210,10 @@ pub async fn changelog(
     ))
 }
 
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct HistoryQuery {
-    /// Events after this seq (default 0, the start).
-    #[param(value_type = Option<i64>, minimum = 0)]
-    pub after: Option<String>,
-    /// Events per page, 1 to 1000 (default 100).
-    #[param(value_type = Option<i64>, minimum = 1, maximum = 1000)]
-    pub limit: Option<String>,
-}
-
-/// Parses `after`: a seq, 0 or more.
-pub fn parse_after(text: Option<&str>) -> Result<i64, ApiError> {
-    match text {
-        None | Some("") => Ok(0),
-        Some(text) => match text.parse::<i64>() {
-            Ok(after) if after >= 0 => Ok(after),
-            _ => Err(ApiError::bad_request(format!(
-                "after must be a seq (a whole number from 0), got {text:?}"
-            ))),
-        },
-    }
-}
-
 /// The events of the plan and of everything under it (goals, activities), oldest first.
 #[utoipa::path(
     tag = "plans",
-    params(("id" = String, Path, format = "uuid"), HistoryQuery),
+    params(("id" = String, Path, format = "uuid"), LogPageQuery),
     security((), ("bearer" = [])),
     responses((status = 200, description = "A page of the plan's events", body = EventList), ReadProblems)
 )]
@@ -223,11 +222,10 @@ pub async fn history(
     state: web::Data<AppState>,
     auth: Auth,
     id: web::Path<String>,
-    query: web::Query<HistoryQuery>,
+    page: web::Query<LogPageQuery>,
 ) -> Result<web::Json<EventList>, ApiError> {
     let id = path_id(&id, PlanId::parse, "plan")?;
-    let after = parse_after(query.after.as_deref())?;
-    let limit = parse_limit(query.limit.as_deref(), 100, 1000)?;
+    let (after, limit) = page.bounds()?;
     let caller = state.caller(auth);
     let page = state
         .run(move |store| store.plan_history(&caller, &id, after, limit))
