@@ -47,12 +47,13 @@ pub enum ProblemKind {
     PreconditionFailed,
     PayloadTooLarge,
     UnsupportedMediaType,
+    TooManyRequests,
     ServiceUnavailable,
     Internal,
 }
 
 impl ProblemKind {
-    pub const ALL: [ProblemKind; 14] = [
+    pub const ALL: [ProblemKind; 15] = [
         Self::MalformedJson,
         Self::BadRequest,
         Self::Validation,
@@ -65,6 +66,7 @@ impl ProblemKind {
         Self::PreconditionFailed,
         Self::PayloadTooLarge,
         Self::UnsupportedMediaType,
+        Self::TooManyRequests,
         Self::ServiceUnavailable,
         Self::Internal,
     ];
@@ -83,6 +85,7 @@ impl ProblemKind {
             Self::PreconditionFailed => "precondition-failed",
             Self::PayloadTooLarge => "payload-too-large",
             Self::UnsupportedMediaType => "unsupported-media-type",
+            Self::TooManyRequests => "too-many-requests",
             Self::ServiceUnavailable => "service-unavailable",
             Self::Internal => "internal",
         }
@@ -100,6 +103,7 @@ impl ProblemKind {
             Self::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             Self::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -119,6 +123,7 @@ impl ProblemKind {
             Self::PreconditionFailed => "The resource has changed since it was read",
             Self::PayloadTooLarge => "The request body is too large",
             Self::UnsupportedMediaType => "The request body must be application/json",
+            Self::TooManyRequests => "Too many requests",
             Self::ServiceUnavailable => "The service is temporarily unavailable",
             Self::Internal => "An internal error occurred",
         }
@@ -139,6 +144,7 @@ impl ProblemKind {
             Self::PreconditionFailed => "`If-Match` named a revision other than the current one. Read the resource again and retry.",
             Self::PayloadTooLarge => "The body exceeds the configured limit.",
             Self::UnsupportedMediaType => "Send the body as `Content-Type: application/json`.",
+            Self::TooManyRequests => "This caller (a token's subject and organization, or else the client address) sent more requests than the configured rate and burst allow. Retry after the number of seconds in `Retry-After`.",
             Self::ServiceUnavailable => "The database cannot be reached right now. Retry after the number of seconds in `Retry-After`.",
             Self::Internal => "Something failed inside the service. The request id in `X-Request-Id` finds it in the logs.",
         }
@@ -156,6 +162,10 @@ pub struct ApiError {
     pub detail: Option<String>,
     pub errors: Option<Vec<FieldError>>,
     pub allowed: Option<Vec<String>>,
+    /// Seconds for `Retry-After`, for 429 and 503 answers.
+    pub retry_after: Option<u64>,
+    /// A 401 for a token that was sent but is not valid (RFC 6750 `error="invalid_token"`).
+    pub invalid_token: bool,
 }
 
 impl ApiError {
@@ -165,7 +175,27 @@ impl ApiError {
             detail: Some(detail.into()),
             errors: None,
             allowed: None,
+            retry_after: None,
+            invalid_token: false,
         }
+    }
+
+    /// A 429 whose `Retry-After` is `wait` rounded up to whole seconds (at least 1).
+    pub fn too_many_requests(wait: std::time::Duration) -> Self {
+        let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        let seconds = seconds.max(1);
+        Self {
+            retry_after: Some(seconds),
+            ..Self::new(
+                ProblemKind::TooManyRequests,
+                format!("the rate limit is used up; retry in {seconds} s"),
+            )
+        }
+    }
+
+    /// A 401 for a token that was sent and refused.
+    pub fn invalid_token(detail: impl Into<String>) -> Self {
+        Self { invalid_token: true, ..Self::new(ProblemKind::Unauthorized, detail) }
     }
 
     pub fn bad_request(detail: impl Into<String>) -> Self {
@@ -186,6 +216,8 @@ impl ApiError {
             detail: Some(detail),
             errors: Some(errors),
             allowed: None,
+            retry_after: None,
+            invalid_token: false,
         }
     }
 
@@ -224,11 +256,17 @@ impl ResponseError for ApiError {
         let mut response = HttpResponse::build(self.status_code());
         response.insert_header((header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON)));
         match self.kind {
+            ProblemKind::Unauthorized if self.invalid_token => {
+                response.insert_header((header::WWW_AUTHENTICATE, r#"Bearer error="invalid_token""#));
+            }
             ProblemKind::Unauthorized => {
                 response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
             }
             ProblemKind::ServiceUnavailable => {
-                response.insert_header((header::RETRY_AFTER, "5"));
+                response.insert_header((header::RETRY_AFTER, self.retry_after.unwrap_or(5).to_string()));
+            }
+            ProblemKind::TooManyRequests => {
+                response.insert_header((header::RETRY_AFTER, self.retry_after.unwrap_or(1).max(1).to_string()));
             }
             _ => {}
         }
@@ -245,6 +283,8 @@ impl From<DomainError> for ApiError {
                 detail: Some(format!("cannot change status from {from} to {to}")),
                 errors: None,
                 allowed: Some(allowed),
+                retry_after: None,
+                invalid_token: false,
             },
             DomainError::Conflict(detail) => ApiError::new(ProblemKind::Conflict, detail),
             DomainError::RevisionMismatch { current } => ApiError::new(

@@ -176,9 +176,11 @@ impl FromRequest for IfMatch {
             return ready(Ok(IfMatch(None)));
         }
         // A weak or unreadable tag never matches a strong ETag: the request then fails with 412.
+        // A plan read whole carries `"<revision>.<history seq>"`; its revision is what a change must match.
         let revision = value
             .strip_prefix('"')
             .and_then(|v| v.strip_suffix('"'))
+            .and_then(|v| v.split('.').next())
             .and_then(|v| v.parse::<i64>().ok());
         ready(Ok(IfMatch(Some(revision.unwrap_or(-1)))))
     }
@@ -229,9 +231,35 @@ pub fn path_id<T>(text: &str, parse: fn(&str) -> Option<T>, what: &str) -> Resul
 
 /// A single resource with its strong `ETag` (the quoted revision).
 pub fn with_etag<T: Serialize>(revision: i64, body: &T) -> HttpResponse {
-    HttpResponse::Ok()
-        .insert_header((header::ETAG, format!("\"{revision}\"")))
-        .json(body)
+    with_tag(format!("\"{revision}\""), body)
+}
+
+/// A single resource with the given strong `ETag`.
+pub fn with_tag<T: Serialize>(tag: String, body: &T) -> HttpResponse {
+    HttpResponse::Ok().insert_header((header::ETAG, tag)).json(body)
+}
+
+/// Middleware: a `GET` whose `If-None-Match` names the answer's `ETag` (or `*`) is answered
+/// 304 Not Modified, without a body (RFC 9110 §13.1.2).
+pub async fn not_modified(
+    request: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
+) -> Result<actix_web::dev::ServiceResponse<actix_web::body::BoxBody>, actix_web::Error> {
+    let wanted = (request.method() == actix_web::http::Method::GET)
+        .then(|| request.headers().get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()).map(str::to_owned))
+        .flatten();
+    let response = next.call(request).await?.map_into_boxed_body();
+    let Some(wanted) = wanted else { return Ok(response) };
+    let tag = response.headers().get(header::ETAG).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let matches = |tag: &str| wanted.trim() == "*" || wanted.split(',').any(|candidate| candidate.trim().trim_start_matches("W/") == tag.trim_start_matches("W/"));
+    match tag {
+        Some(tag) if response.status() == actix_web::http::StatusCode::OK && matches(&tag) => {
+            let (request, _) = response.into_parts();
+            let unchanged = HttpResponse::NotModified().insert_header((header::ETAG, tag)).finish();
+            Ok(actix_web::dev::ServiceResponse::new(request, unchanged))
+        }
+        _ => Ok(response),
+    }
 }
 
 /// A created resource: 201 with `Location` and `ETag`.

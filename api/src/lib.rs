@@ -4,6 +4,8 @@
 pub mod auth;
 pub mod error;
 pub mod extract;
+pub mod idempotency;
+pub mod guard;
 pub mod routes;
 pub mod state;
 pub mod telemetry;
@@ -31,6 +33,14 @@ pub struct Settings {
     pub public_read: bool,
     /// The largest request body accepted, in bytes.
     pub body_limit: usize,
+    /// The origins browsers may call from, exact (`https://plan.example.se`); none: no CORS.
+    pub cors_origins: Vec<String>,
+    /// Requests per second a caller may make, sustained; 0: no limit.
+    pub rate_limit: u32,
+    /// Requests a caller may make at once (the bucket size); 0: as many as `rate_limit`.
+    pub rate_burst: u32,
+    /// Read the client address from `X-Forwarded-For` (behind a trusted proxy).
+    pub trust_forwarded: bool,
 }
 
 /// The OpenAPI document, generated from the handlers.
@@ -89,16 +99,36 @@ pub fn start(settings: &Settings, store: Store) -> std::io::Result<Running> {
         metrics,
     });
     let doc = api_doc();
+    let cors_origins = settings
+        .cors_origins
+        .iter()
+        .map(|origin| guard::parse_origin(origin))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|message| std::io::Error::new(std::io::ErrorKind::InvalidInput, message))?;
+    let rate_limits = web::Data::new(guard::RateLimits::new(
+        settings.rate_limit,
+        settings.rate_burst,
+        settings.trust_forwarded,
+    ));
     let listener = TcpListener::bind(&settings.bind)
         .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {}: {e}", settings.bind)))?;
     let address = listener.local_addr()?;
     let server = HttpServer::new(move || {
+        // The last wrap is the outermost: telemetry sees every answer, security
+        // headers go on all of them, and CORS headers also on a 429.
         App::new()
             .app_data(state.clone())
+            .app_data(rate_limits.clone())
             .app_data(
                 web::QueryConfig::default().error_handler(|error, _| ApiError::bad_request(error.to_string()).into()),
             )
             .app_data(web::PathConfig::default().error_handler(|_, _| ApiError::not_found("resource").into()))
+            .wrap(from_fn(idempotency::idempotent_posts))
+            .wrap(from_fn(extract::not_modified))
+            .wrap(from_fn(guard::limit_rate))
+            .wrap(guard::cors(&cors_origins))
+            .wrap(from_fn(guard::cors_refusals_as_problems))
+            .wrap(from_fn(guard::security_headers))
             .wrap(from_fn(telemetry::observe))
             .into_utoipa_app()
             .configure(routes::configure)

@@ -1,7 +1,7 @@
 //! The `planledger` binary: serve, migrate, import, token, verify-log, openapi.
 
 use clap::{Args, Parser, Subcommand};
-use planledger_api::auth::{Authenticator, JwtSettings};
+use planledger_api::auth::{Authenticator, IdentityProvider, JwtSettings};
 use planledger_api::telemetry::{self, LogFormat};
 use planledger_api::{Settings, DEMO_DATA};
 use planledger_domain::ids::OrganizationId;
@@ -52,6 +52,16 @@ struct JwtArgs {
     jwt_issuer: String,
     #[arg(long, env = "PLANLEDGER_JWT_AUDIENCE", default_value = "planledger")]
     jwt_audience: String,
+    /// PEM file with the public key (RSA: RS256, EC P-256: ES256) of a region's identity
+    /// provider whose tokens are accepted besides this service's own.
+    #[arg(long, env = "PLANLEDGER_JWT_PUBLIC_KEY", requires = "jwt_public_key_issuer")]
+    jwt_public_key: Option<std::path::PathBuf>,
+    /// The `iss` of the identity provider's tokens.
+    #[arg(long, env = "PLANLEDGER_JWT_PUBLIC_KEY_ISSUER")]
+    jwt_public_key_issuer: Option<String>,
+    /// Lifetime of the tokens API clients get: seconds, or 30m, 1h.
+    #[arg(long, env = "PLANLEDGER_CLIENT_TOKEN_TTL", default_value = "15m")]
+    client_token_ttl: String,
 }
 
 #[derive(Subcommand)]
@@ -66,6 +76,20 @@ enum Command {
         /// Largest request body in bytes.
         #[arg(long, env = "PLANLEDGER_BODY_LIMIT", default_value_t = 10 * 1024 * 1024)]
         body_limit: usize,
+        /// Comma-separated origins browsers may call from, exact, e.g.
+        /// `https://plan.example.se,http://localhost:5173`; empty: no CORS.
+        #[arg(long, env = "PLANLEDGER_CORS_ORIGINS", default_value = "")]
+        cors_origins: String,
+        /// Requests per second one caller (token subject and organization, else
+        /// client address) may make, sustained; 0 turns rate limiting off.
+        #[arg(long, env = "PLANLEDGER_RATE_LIMIT", default_value_t = 50)]
+        rate_limit: u32,
+        /// Requests one caller may make at once before the rate applies.
+        #[arg(long, env = "PLANLEDGER_RATE_BURST", default_value_t = 100)]
+        rate_burst: u32,
+        /// Take the client address from the last `X-Forwarded-For` entry (only behind a proxy that sets it).
+        #[arg(long, env = "PLANLEDGER_TRUST_FORWARDED", default_value_t = false, action = clap::ArgAction::Set)]
+        trust_forwarded: bool,
         /// Import the demo plans (Region Jämtland Härjedalen) and print an admin token.
         #[arg(long)]
         demo: bool,
@@ -151,10 +175,21 @@ fn jwt_settings(args: JwtArgs, allow_generated: bool) -> Result<JwtSettings, Fai
         }
         None => return Err(Failure("PLANLEDGER_JWT_SECRET is not set".into())),
     };
+    let identity_provider = match (args.jwt_public_key, args.jwt_public_key_issuer) {
+        (Some(path), Some(issuer)) => {
+            let pem = std::fs::read(&path)
+                .map_err(|e| Failure(format!("PLANLEDGER_JWT_PUBLIC_KEY: cannot read {}: {e}", path.display())))?;
+            Some(IdentityProvider::from_pem(issuer, &pem).map_err(|e| Failure(format!("PLANLEDGER_JWT_PUBLIC_KEY: {e}")))?)
+        }
+        (None, Some(_)) => return Err(Failure("PLANLEDGER_JWT_PUBLIC_KEY_ISSUER needs PLANLEDGER_JWT_PUBLIC_KEY".into())),
+        _ => None,
+    };
     Ok(JwtSettings {
         secret,
         issuer: args.jwt_issuer,
         audience: args.jwt_audience,
+        identity_provider,
+        client_token_ttl: parse_ttl(&args.client_token_ttl)?,
     })
 }
 
@@ -179,6 +214,10 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             bind,
             public_read,
             body_limit,
+            cors_origins,
+            rate_limit,
+            rate_burst,
+            trust_forwarded,
             demo,
             jwt,
         } => {
@@ -187,6 +226,10 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
                 jwt: jwt_settings(jwt, true)?,
                 public_read,
                 body_limit,
+                cors_origins: planledger_api::guard::parse_origins(&cors_origins).map_err(Failure)?,
+                rate_limit,
+                rate_burst,
+                trust_forwarded,
             };
             let store = open_store(&cli.database)?;
             if demo {

@@ -16,16 +16,18 @@ pub enum EntityType {
     Activity,
     Indicator,
     FollowUp,
+    ApiClient,
 }
 
 impl EntityType {
-    pub const ALL: [EntityType; 6] = [
+    pub const ALL: [EntityType; 7] = [
         Self::Organization,
         Self::Plan,
         Self::Goal,
         Self::Activity,
         Self::Indicator,
         Self::FollowUp,
+        Self::ApiClient,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -36,6 +38,7 @@ impl EntityType {
             Self::Activity => "activity",
             Self::Indicator => "indicator",
             Self::FollowUp => "follow_up",
+            Self::ApiClient => "api_client",
         }
     }
 
@@ -205,6 +208,6 @@ mod tests {
             Some(EventType::new(EntityType::Indicator, EventAction::ValuesImported))
         );
         assert_eq!(EventType::parse("plan.deleted"), None);
-        assert_eq!(EventType::all().len(), 19);
+        assert_eq!(EventType::all().len(), 22);
     }
 }

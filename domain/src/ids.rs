@@ -71,6 +71,11 @@ id_type!(
     IndicatorId
 );
 
+id_type!(
+    /// Id of an API client; also its OAuth `client_id`.
+    ClientId
+);
+
 impl OrganizationId {
     /// The root organization (Sverige) that the first migration creates.
     pub fn root() -> Self {

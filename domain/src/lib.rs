@@ -4,6 +4,7 @@
 //! a rule lives here once.
 
 pub mod activity;
+pub mod client;
 pub mod error;
 pub mod events;
 pub mod goal;

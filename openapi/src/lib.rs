@@ -31,6 +31,7 @@ const DESCRIPTION: &str = include_str!("description.md");
         (name = "activities", description = "Activities (aktiviteter) under a goal."),
         (name = "events", description = "The gap-free, hash-chained event log."),
         (name = "import", description = "Bulk import of plans in the import format."),
+        (name = "clients", description = "API clients of municipal systems and their OAuth 2.0 client-credentials tokens."),
     )
 )]
 struct Base;
@@ -52,6 +53,15 @@ impl Modify for BaseModifier {
                         "A JWT with claims `sub`, `org` (organization id), `roles` (reader, editor, approver, admin), \
                          `iss`, `aud`, `exp`, signed HS256 with the server's secret.",
                     ))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "basic",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Basic)
+                    .description(Some("An API client's `client_id` and `client_secret`, for `/v1/oauth/token` only."))
                     .build(),
             ),
         );

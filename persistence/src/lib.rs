@@ -4,9 +4,11 @@
 //! the event.
 
 mod access;
+mod clients;
 mod db;
 mod error;
 pub mod events;
+mod idempotency;
 mod import;
 mod organizations;
 mod pagination;
@@ -19,6 +21,7 @@ pub use access::Caller;
 pub use db::{Backend, DbConnection, PoolOptions, Store};
 pub use error::StoreError;
 pub use events::{EventFilter, EventPage};
+pub use idempotency::{KeyClaim, StoredResponse};
 pub use organizations::OrganizationFilter;
 pub use pagination::{Page, PageRequest};
 pub use plans::{ActivityFilter, PlanFilter};

@@ -258,8 +258,10 @@ impl Store {
         })
     }
 
-    /// The plan with its goals and activities.
-    pub fn plan_detail(&self, caller: &Caller, id: &PlanId) -> Result<PlanDetail, StoreError> {
+    /// The plan with its goals and activities, and the seq of the last event
+    /// under it (which moves whenever anything shown here changes).
+    pub fn plan_detail(&self, caller: &Caller, id: &PlanId) -> Result<(PlanDetail, i64), StoreError> {
+        use crate::schema::events;
         self.read(|conn| {
             let plan = authorized_plan(conn, caller, id, Action::Read)?;
             let goals = goals::table
@@ -278,7 +280,9 @@ impl Store {
                 .into_iter()
                 .map(ActivityRow::into_domain)
                 .collect::<Result<Vec<_>, _>>()?;
-            Ok(assemble_detail(plan, goals, activities))
+            let last_seq: Option<i64> =
+                events::table.filter(events::plan_id.eq(id.as_str())).select(max(events::seq)).first(conn)?;
+            Ok((assemble_detail(plan, goals, activities), last_seq.unwrap_or(0)))
         })
     }
 

@@ -131,3 +131,31 @@ diesel::allow_tables_to_appear_in_same_query!(
     event_log_head,
     events,
 );
+
+diesel::table! {
+    api_clients (id) {
+        id -> Text,
+        organization_id -> Text,
+        name -> Text,
+        roles -> Text,
+        secret_hash -> Text,
+        revision -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(api_clients, organizations);
+
+diesel::table! {
+    idempotency_keys (caller, idempotency_key) {
+        caller -> Text,
+        idempotency_key -> Text,
+        fingerprint -> Text,
+        response_status -> Nullable<Integer>,
+        response_headers -> Nullable<Text>,
+        response_body -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}

@@ -21,6 +21,8 @@ use std::time::Duration;
 pub const JWT_SECRET: &str = "planledger-test-secret-0123456789abcdef";
 pub const ISSUER: &str = "planledger-test";
 pub const AUDIENCE: &str = "planledger-test";
+/// The one origin the test server allows for CORS (a Vite dev server's).
+pub const FRONTEND_ORIGIN: &str = "http://localhost:5173";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -77,9 +79,16 @@ fn settings() -> Settings {
             secret: JWT_SECRET.as_bytes().to_vec(),
             issuer: ISSUER.into(),
             audience: AUDIENCE.into(),
+            identity_provider: None,
+            client_token_ttl: Duration::from_secs(900),
         },
         public_read: true,
         body_limit: 1024 * 1024,
+        cors_origins: vec![FRONTEND_ORIGIN.into()],
+        // Off, so that no test is limited by another's traffic; see `spawn_with`.
+        rate_limit: 0,
+        rate_burst: 0,
+        trust_forwarded: false,
     }
 }
 
@@ -107,6 +116,11 @@ fn postgres_database() -> Option<TestDatabase> {
 impl TestApp {
     /// Starts planledger on a fresh database; `None` when the backend is not configured.
     pub fn spawn(backend: Backend) -> Option<TestApp> {
+        Self::spawn_with(backend, |_| {})
+    }
+
+    /// Starts planledger on a fresh database with the test settings as `configure` changes them.
+    pub fn spawn_with(backend: Backend, configure: impl FnOnce(&mut Settings)) -> Option<TestApp> {
         let database = match backend {
             Backend::Sqlite => {
                 let dir = tempfile::tempdir().expect("temp dir");
@@ -115,7 +129,8 @@ impl TestApp {
             }
             Backend::Postgres => postgres_database()?,
         };
-        let settings = settings();
+        let mut settings = settings();
+        configure(&mut settings);
         let pool = PoolOptions {
             max_size: 8,
             connection_timeout: Duration::from_secs(10),

@@ -1,5 +1,6 @@
 //! The HTTP routes. Each handler reads: extract → one store call → response.
 
+mod clients;
 mod events;
 mod import;
 mod organizations;
@@ -44,6 +45,10 @@ pub fn configure(config: &mut ServiceConfig) {
         .service(events::list)
         .service(events::verify)
         .service(import::import_plans)
+        .service(clients::create)
+        .service(clients::list)
+        .service(clients::revoke)
+        .service(clients::token)
         .service(problems::page);
 }
 

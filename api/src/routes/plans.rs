@@ -3,7 +3,7 @@
 use super::{ActivityList, GoalList, PlanList};
 use crate::auth::Auth;
 use crate::error::{ApiError, ListProblems, ReadProblems, WriteProblems};
-use crate::extract::{created, path_id, query_text, query_time, with_etag, IfMatch, JsonBody, PageQuery};
+use crate::extract::{created, path_id, query_text, query_time, with_etag, with_tag, IfMatch, JsonBody, PageQuery};
 use crate::routes::events::{EventList, LogPageQuery};
 use crate::state::AppState;
 use actix_web::{get, patch, post, web, HttpResponse};
@@ -114,7 +114,8 @@ pub struct AsOfQuery {
     params(("id" = String, Path, format = "uuid"), AsOfQuery),
     security((), ("bearer" = [])),
     responses(
-        (status = 200, description = "The plan (its ETag only for the current state)", body = PlanDetail, headers(("ETag" = String))),
+        (status = 200, description = "The plan. Its ETag, `\"<revision>.<seq>\"`, also moves when a goal or activity changes; `If-Match` compares the revision part", body = PlanDetail, headers(("ETag" = String))),
+        (status = 304, description = "Not modified: `If-None-Match` names the current ETag"),
         ReadProblems,
     )
 )]
@@ -133,8 +134,9 @@ pub async fn get(
             Ok(HttpResponse::Ok().json(detail))
         }
         None => {
-            let detail = state.run(move |store| store.plan_detail(&caller, &id)).await?;
-            Ok(with_etag(detail.plan.revision, &detail))
+            let (detail, last_seq) = state.run(move |store| store.plan_detail(&caller, &id)).await?;
+            // The plan's revision, and the last event under it: goals and activities are part of this answer.
+            Ok(with_tag(format!("\"{}.{last_seq}\"", detail.plan.revision), &detail))
         }
     }
 }
