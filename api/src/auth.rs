@@ -138,7 +138,9 @@ impl Authenticator {
             Some((provider, checks)) if named.as_deref() == Some(provider.issuer.as_str()) => (&provider.key, checks),
             _ => (&self.own_key, &self.own_validation),
         };
-        let claims = jsonwebtoken::decode::<Claims>(token, key, checks).map_err(|e| e.to_string())?.claims;
+        let claims = jsonwebtoken::decode::<Claims>(token, key, checks)
+            .map_err(|e| e.to_string())?
+            .claims;
         let organization_id = OrganizationId::parse(&claims.org).ok_or("the org claim is not an organization id")?;
         let roles = claims
             .roles
@@ -149,18 +151,37 @@ impl Authenticator {
             Some(id) => Some(ClientId::parse(id).ok_or("the client_id claim is not a client id")?),
             None => None,
         };
-        Ok(VerifiedToken { principal: Principal { subject: claims.sub, organization_id, roles }, client_id })
+        Ok(VerifiedToken {
+            principal: Principal {
+                subject: claims.sub,
+                organization_id,
+                roles,
+            },
+            client_id,
+        })
     }
 
     /// Issues a token for `organization` with `roles`, valid for `ttl`.
-    pub fn issue(&self, subject: &str, organization: &OrganizationId, roles: &[Role], ttl: Duration) -> Result<String, String> {
+    pub fn issue(
+        &self,
+        subject: &str,
+        organization: &OrganizationId,
+        roles: &[Role],
+        ttl: Duration,
+    ) -> Result<String, String> {
         self.sign(subject, organization, roles, ttl, None)
     }
 
     /// Issues the short-lived token of an API client.
     pub fn issue_for_client(&self, client: &ApiClient) -> Result<String, String> {
         let subject = format!("client:{}", client.id);
-        self.sign(&subject, &client.organization_id, &client.roles, self.settings.client_token_ttl, Some(&client.id))
+        self.sign(
+            &subject,
+            &client.organization_id,
+            &client.roles,
+            self.settings.client_token_ttl,
+            Some(&client.id),
+        )
     }
 
     pub fn client_token_ttl(&self) -> Duration {
@@ -202,11 +223,15 @@ impl FromRequest for Auth {
         let state = request.app_data::<web::Data<AppState>>().cloned();
         let verified = authenticate(request);
         Box::pin(async move {
-            let Some(verified) = verified? else { return Ok(Auth(None)) };
+            let Some(verified) = verified? else {
+                return Ok(Auth(None));
+            };
             if let (Some(client), Some(state)) = (verified.client_id, state) {
                 // A revoked client's tokens stop working at once, not when they expire.
                 if !state.run(move |store| store.client_is_active(&client)).await? {
-                    return Err(ApiError::invalid_token("the client this token was issued to is revoked"));
+                    return Err(ApiError::invalid_token(
+                        "the client this token was issued to is revoked",
+                    ));
                 }
             }
             Ok(Auth(Some(verified.principal)))
@@ -218,7 +243,9 @@ fn authenticate(request: &HttpRequest) -> Result<Option<VerifiedToken>, ApiError
     let Some(value) = request.headers().get(header::AUTHORIZATION) else {
         return Ok(None);
     };
-    let value = value.to_str().map_err(|_| ApiError::invalid_token("the Authorization header is not text"))?;
+    let value = value
+        .to_str()
+        .map_err(|_| ApiError::invalid_token("the Authorization header is not text"))?;
     let token = value
         .strip_prefix("Bearer ")
         .or_else(|| value.strip_prefix("bearer "))

@@ -195,7 +195,10 @@ impl ApiError {
 
     /// A 401 for a token that was sent and refused.
     pub fn invalid_token(detail: impl Into<String>) -> Self {
-        Self { invalid_token: true, ..Self::new(ProblemKind::Unauthorized, detail) }
+        Self {
+            invalid_token: true,
+            ..Self::new(ProblemKind::Unauthorized, detail)
+        }
     }
 
     pub fn bad_request(detail: impl Into<String>) -> Self {
@@ -359,14 +362,14 @@ macro_rules! problem_set {
 
 problem_set!(
     /// What a read of one resource can answer besides 200.
-    ReadProblems: BadRequest, Unauthorized, NotFound, ServiceUnavailable
+    ReadProblems: BadRequest, Unauthorized, NotFound, TooManyRequests, ServiceUnavailable
 );
 problem_set!(
     /// What a list can answer besides 200.
-    ListProblems: BadRequest, Unauthorized, Forbidden, NotFound, ServiceUnavailable
+    ListProblems: BadRequest, Unauthorized, Forbidden, NotFound, TooManyRequests, ServiceUnavailable
 );
 problem_set!(
     /// What a write can answer besides its success.
     WriteProblems: MalformedJson, Unauthorized, Forbidden, NotFound, Conflict, PreconditionFailed,
-        PayloadTooLarge, UnsupportedMediaType, Validation, ServiceUnavailable
+        PayloadTooLarge, UnsupportedMediaType, Validation, TooManyRequests, ServiceUnavailable
 );

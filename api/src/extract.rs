@@ -236,7 +236,11 @@ pub fn with_etag<T: Serialize>(revision: i64, body: &T) -> HttpResponse {
 
 /// A single resource with the given strong `ETag`.
 pub fn with_tag<T: Serialize>(tag: String, body: &T) -> HttpResponse {
-    HttpResponse::Ok().insert_header((header::ETAG, tag)).json(body)
+    // `no-cache`, not `no-store`: a client may keep the answer and revalidate it with If-None-Match.
+    HttpResponse::Ok()
+        .insert_header((header::ETAG, tag))
+        .insert_header((header::CACHE_CONTROL, "private, no-cache"))
+        .json(body)
 }
 
 /// Middleware: a `GET` whose `If-None-Match` names the answer's `ETag` (or `*`) is answered
@@ -246,12 +250,27 @@ pub async fn not_modified(
     next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
 ) -> Result<actix_web::dev::ServiceResponse<actix_web::body::BoxBody>, actix_web::Error> {
     let wanted = (request.method() == actix_web::http::Method::GET)
-        .then(|| request.headers().get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()).map(str::to_owned))
+        .then(|| {
+            request
+                .headers()
+                .get(header::IF_NONE_MATCH)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        })
         .flatten();
     let response = next.call(request).await?.map_into_boxed_body();
     let Some(wanted) = wanted else { return Ok(response) };
-    let tag = response.headers().get(header::ETAG).and_then(|v| v.to_str().ok()).map(str::to_owned);
-    let matches = |tag: &str| wanted.trim() == "*" || wanted.split(',').any(|candidate| candidate.trim().trim_start_matches("W/") == tag.trim_start_matches("W/"));
+    let tag = response
+        .headers()
+        .get(header::ETAG)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let matches = |tag: &str| {
+        wanted.trim() == "*"
+            || wanted
+                .split(',')
+                .any(|candidate| candidate.trim().trim_start_matches("W/") == tag.trim_start_matches("W/"))
+    };
     match tag {
         Some(tag) if response.status() == actix_web::http::StatusCode::OK && matches(&tag) => {
             let (request, _) = response.into_parts();

@@ -21,7 +21,12 @@ use sha2::{Digest, Sha256};
 pub const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
 const REPLAYED: HeaderName = HeaderName::from_static("idempotency-replayed");
 /// Headers of the first answer that a replay repeats.
-const KEPT_HEADERS: [HeaderName; 4] = [header::CONTENT_TYPE, header::LOCATION, header::ETAG, header::CACHE_CONTROL];
+const KEPT_HEADERS: [HeaderName; 4] = [
+    header::CONTENT_TYPE,
+    header::LOCATION,
+    header::ETAG,
+    header::CACHE_CONTROL,
+];
 
 fn refuse(request: ServiceRequest, error: ApiError) -> ServiceResponse<BoxBody> {
     request.into_response(error.error_response())
@@ -61,7 +66,10 @@ pub async fn idempotent_posts(
             return Ok(refuse(request, ApiError::bad_request("could not read the body")));
         };
         if body.len() + chunk.len() > state.body_limit {
-            let error = ApiError::new(ProblemKind::PayloadTooLarge, format!("the body may be at most {} bytes", state.body_limit));
+            let error = ApiError::new(
+                ProblemKind::PayloadTooLarge,
+                format!("the body may be at most {} bytes", state.body_limit),
+            );
             return Ok(refuse(request, error));
         }
         body.extend_from_slice(&chunk);
@@ -80,7 +88,9 @@ pub async fn idempotent_posts(
 
     let claim = {
         let (caller, key, fingerprint) = (caller.clone(), key.clone(), fingerprint);
-        state.run(move |store| store.claim_idempotency_key(&caller, &key, &fingerprint)).await
+        state
+            .run(move |store| store.claim_idempotency_key(&caller, &key, &fingerprint))
+            .await
     };
     match claim {
         Err(error) => Ok(refuse(request, error)),
@@ -93,7 +103,10 @@ pub async fn idempotent_posts(
         )),
         Ok(KeyClaim::InFlight) => Ok(refuse(
             request,
-            ApiError::new(ProblemKind::Conflict, "a request with this Idempotency-Key is still being processed"),
+            ApiError::new(
+                ProblemKind::Conflict,
+                "a request with this Idempotency-Key is still being processed",
+            ),
         )),
         Ok(KeyClaim::Replay(stored)) => {
             let mut response = HttpResponse::build(StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK));
@@ -111,7 +124,9 @@ pub async fn idempotent_posts(
             let bytes = actix_web::body::to_bytes(body).await.unwrap_or_else(|_| Bytes::new());
             let result = if status.is_server_error() {
                 // Nothing was done, or it is unknown what: let the client retry with the same key.
-                state.run(move |store| store.release_idempotency_key(&caller, &key)).await
+                state
+                    .run(move |store| store.release_idempotency_key(&caller, &key))
+                    .await
             } else {
                 let stored = StoredResponse {
                     status: status.as_u16(),
@@ -124,7 +139,9 @@ pub async fn idempotent_posts(
                         .collect(),
                     body: String::from_utf8_lossy(&bytes).into_owned(),
                 };
-                state.run(move |store| store.finish_idempotent(&caller, &key, &stored)).await
+                state
+                    .run(move |store| store.finish_idempotent(&caller, &key, &stored))
+                    .await
             };
             if let Err(error) = result {
                 tracing::warn!(%error, "could not keep the answer of an idempotent request");

@@ -4,8 +4,8 @@
 pub mod auth;
 pub mod error;
 pub mod extract;
-pub mod idempotency;
 pub mod guard;
+pub mod idempotency;
 pub mod routes;
 pub mod state;
 pub mod telemetry;

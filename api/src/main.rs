@@ -78,8 +78,8 @@ enum Command {
         body_limit: usize,
         /// Comma-separated origins browsers may call from, exact, e.g.
         /// `https://plan.example.se,http://localhost:5173`; empty: no CORS.
-        #[arg(long, env = "PLANLEDGER_CORS_ORIGINS", default_value = "")]
-        cors_origins: String,
+        #[arg(long, env = "PLANLEDGER_CORS_ORIGINS")]
+        cors_origins: Option<String>,
         /// Requests per second one caller (token subject and organization, else
         /// client address) may make, sustained; 0 turns rate limiting off.
         #[arg(long, env = "PLANLEDGER_RATE_LIMIT", default_value_t = 50)]
@@ -177,11 +177,22 @@ fn jwt_settings(args: JwtArgs, allow_generated: bool) -> Result<JwtSettings, Fai
     };
     let identity_provider = match (args.jwt_public_key, args.jwt_public_key_issuer) {
         (Some(path), Some(issuer)) => {
-            let pem = std::fs::read(&path)
-                .map_err(|e| Failure(format!("PLANLEDGER_JWT_PUBLIC_KEY: cannot read {}: {e}", path.display())))?;
-            Some(IdentityProvider::from_pem(issuer, &pem).map_err(|e| Failure(format!("PLANLEDGER_JWT_PUBLIC_KEY: {e}")))?)
+            let pem = std::fs::read(&path).map_err(|e| {
+                Failure(format!(
+                    "PLANLEDGER_JWT_PUBLIC_KEY: cannot read {}: {e}",
+                    path.display()
+                ))
+            })?;
+            Some(
+                IdentityProvider::from_pem(issuer, &pem)
+                    .map_err(|e| Failure(format!("PLANLEDGER_JWT_PUBLIC_KEY: {e}")))?,
+            )
         }
-        (None, Some(_)) => return Err(Failure("PLANLEDGER_JWT_PUBLIC_KEY_ISSUER needs PLANLEDGER_JWT_PUBLIC_KEY".into())),
+        (None, Some(_)) => {
+            return Err(Failure(
+                "PLANLEDGER_JWT_PUBLIC_KEY_ISSUER needs PLANLEDGER_JWT_PUBLIC_KEY".into(),
+            ))
+        }
         _ => None,
     };
     Ok(JwtSettings {
@@ -226,7 +237,8 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
                 jwt: jwt_settings(jwt, true)?,
                 public_read,
                 body_limit,
-                cors_origins: planledger_api::guard::parse_origins(&cors_origins).map_err(Failure)?,
+                cors_origins: planledger_api::guard::parse_origins(cors_origins.as_deref().unwrap_or_default())
+                    .map_err(Failure)?,
                 rate_limit,
                 rate_burst,
                 trust_forwarded,

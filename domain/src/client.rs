@@ -92,13 +92,19 @@ mod tests {
     use super::*;
 
     fn new(roles: Vec<Role>) -> NewApiClient {
-        NewApiClient { organization_id: OrganizationId::root(), name: "Verksamhetssystem".into(), roles }
+        NewApiClient {
+            organization_id: OrganizationId::root(),
+            name: "Verksamhetssystem".into(),
+            roles,
+        }
     }
 
     #[test]
     fn a_client_needs_a_role_and_keeps_each_once() {
         assert!(new(vec![]).into_client(Utc::now()).is_err());
-        let client = new(vec![Role::Editor, Role::Reader, Role::Editor]).into_client(Utc::now()).expect("valid");
+        let client = new(vec![Role::Editor, Role::Reader, Role::Editor])
+            .into_client(Utc::now())
+            .expect("valid");
         assert_eq!(client.roles, [Role::Reader, Role::Editor]);
     }
 

@@ -61,7 +61,9 @@ impl Modify for BaseModifier {
             SecurityScheme::Http(
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Basic)
-                    .description(Some("An API client's `client_id` and `client_secret`, for `/v1/oauth/token` only."))
+                    .description(Some(
+                        "An API client's `client_id` and `client_secret`, for `/v1/oauth/token` only.",
+                    ))
                     .build(),
             ),
         );

@@ -72,11 +72,20 @@ fn new_secret() -> String {
 }
 
 fn load_row(conn: &mut DbConnection, id: &str) -> Result<Option<ClientRow>, StoreError> {
-    Ok(api_clients::table.find(id).select(ClientRow::as_select()).first(conn).optional()?)
+    Ok(api_clients::table
+        .find(id)
+        .select(ClientRow::as_select())
+        .first(conn)
+        .optional()?)
 }
 
 fn about(client: &ApiClient) -> About<'_> {
-    About { entity: EntityType::ApiClient, id: client.id.as_str(), organization_id: Some(&client.organization_id), plan_id: None }
+    About {
+        entity: EntityType::ApiClient,
+        id: client.id.as_str(),
+        organization_id: Some(&client.organization_id),
+        plan_id: None,
+    }
 }
 
 impl Store {
@@ -93,9 +102,17 @@ impl Store {
             diesel::insert_into(api_clients::table)
                 .values(ClientRow::from_domain(&client, hash_secret(&secret))?)
                 .execute(conn)?;
-            let mut work = Work { conn, actor: caller.actor(), now: client.created_at };
+            let mut work = Work {
+                conn,
+                actor: caller.actor(),
+                now: client.created_at,
+            };
             work.record(about(&client), EventAction::Created, json!({ "snapshot": client }))?;
-            Ok(IssuedClient { client_id: client.id.clone(), client, client_secret: secret })
+            Ok(IssuedClient {
+                client_id: client.id.clone(),
+                client,
+                client_secret: secret,
+            })
         })
     }
 
@@ -109,7 +126,10 @@ impl Store {
             }
         }
         self.read(|conn| {
-            let mut query = api_clients::table.order(api_clients::id.asc()).limit(page.fetch_limit()).into_boxed();
+            let mut query = api_clients::table
+                .order(api_clients::id.asc())
+                .limit(page.fetch_limit())
+                .into_boxed();
             if let ListScope::Limited { organizations, .. } = access::list_scope(conn, caller)? {
                 query = query.filter(api_clients::organization_id.eq_any(organizations));
             }
@@ -117,7 +137,10 @@ impl Store {
                 query = query.filter(api_clients::id.gt(after));
             }
             let rows: Vec<ClientRow> = query.select(ClientRow::as_select()).load(conn)?;
-            let clients = rows.into_iter().map(ClientRow::into_domain).collect::<Result<Vec<_>, _>>()?;
+            let clients = rows
+                .into_iter()
+                .map(ClientRow::into_domain)
+                .collect::<Result<Vec<_>, _>>()?;
             Ok(page.finish(clients, |client| client.id.to_string()))
         })
     }
@@ -144,7 +167,11 @@ impl Store {
             diesel::update(api_clients::table.find(id.as_str()))
                 .set(ClientRow::from_domain(&client, secret_hash)?)
                 .execute(conn)?;
-            let mut work = Work { conn, actor: caller.actor(), now };
+            let mut work = Work {
+                conn,
+                actor: caller.actor(),
+                now,
+            };
             let data = json!({ "from": "active", "to": "revoked", "reason": null, "snapshot": client });
             work.record(about(&client), EventAction::StatusChanged, data)?;
             Ok(client)
@@ -153,9 +180,13 @@ impl Store {
 
     /// The client-credentials check: the active client with this id and secret, if any.
     pub fn authenticate_client(&self, client_id: &str, secret: &str) -> Result<Option<ApiClient>, StoreError> {
-        let Some(id) = ClientId::parse(client_id) else { return Ok(None) };
+        let Some(id) = ClientId::parse(client_id) else {
+            return Ok(None);
+        };
         let mut conn = self.connection()?;
-        let Some(row) = load_row(&mut conn, id.as_str())? else { return Ok(None) };
+        let Some(row) = load_row(&mut conn, id.as_str())? else {
+            return Ok(None);
+        };
         // Both sides are SHA-256 digests: comparing them reveals nothing about the secret.
         if row.secret_hash != hash_secret(secret) {
             return Ok(None);

@@ -51,7 +51,8 @@ impl Store {
     pub fn claim_idempotency_key(&self, caller: &str, key: &str, fingerprint: &str) -> Result<KeyClaim, StoreError> {
         self.write(|conn| {
             let now = crate::now().naive_utc();
-            diesel::delete(idempotency_keys::table.filter(idempotency_keys::created_at.lt(now - KEPT_FOR))).execute(conn)?;
+            diesel::delete(idempotency_keys::table.filter(idempotency_keys::created_at.lt(now - KEPT_FOR)))
+                .execute(conn)?;
             let existing: Option<KeyRow> = idempotency_keys::table
                 .find((caller, key))
                 .select(KeyRow::as_select())
@@ -64,7 +65,8 @@ impl Store {
                 match (row.response_status, row.response_body) {
                     (Some(status), Some(body)) => {
                         let headers = serde_json::from_str(row.response_headers.as_deref().unwrap_or("[]"))?;
-                        let status = u16::try_from(status).map_err(|_| StoreError::Corrupt("response status".into()))?;
+                        let status =
+                            u16::try_from(status).map_err(|_| StoreError::Corrupt("response status".into()))?;
                         return Ok(KeyClaim::Replay(StoredResponse { status, headers, body }));
                     }
                     _ if now - row.created_at < ABANDONED_AFTER => return Ok(KeyClaim::InFlight),

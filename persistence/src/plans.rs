@@ -280,8 +280,10 @@ impl Store {
                 .into_iter()
                 .map(ActivityRow::into_domain)
                 .collect::<Result<Vec<_>, _>>()?;
-            let last_seq: Option<i64> =
-                events::table.filter(events::plan_id.eq(id.as_str())).select(max(events::seq)).first(conn)?;
+            let last_seq: Option<i64> = events::table
+                .filter(events::plan_id.eq(id.as_str()))
+                .select(max(events::seq))
+                .first(conn)?;
             Ok((assemble_detail(plan, goals, activities), last_seq.unwrap_or(0)))
         })
     }

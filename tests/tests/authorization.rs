@@ -14,8 +14,11 @@
 //!
 //! Every write is checked for what it left behind: a refused write must not
 //! append an event nor change the resource's revision or status, and an
-//! allowed one must append its event. Allowed transitions run on fresh plans
-//! so that the shared fixtures keep their state for the cases after them.
+//! allowed one must append its event. Each case's token has its own subject,
+//! so every event is traced to the case whose actor wrote it; that lets the
+//! reads and the refused writes of one endpoint run all at once (a few
+//! seconds per backend), while allowed writes run one by one — transitions
+//! on fresh plans, so that the shared fixtures keep their state.
 
 use futures::future::join_all;
 use planledger_domain::permissions::Role;
@@ -314,7 +317,7 @@ fn expected(endpoint: Endpoint, state: Option<State>, caller: Caller, relation: 
     // A token acts within its organization and that organization's descendants
     // (so the owner's parent acts for it, a unit under the owner does not), and
     // members' tokens act on what their network owns as on their own.
-    let acts_for_owner = matches!(relation, Relation::Own | Relation::Child | Relation::Member);
+    let acts_for_owner = matches!(relation, Relation::Own | Relation::Parent | Relation::Member);
     // Managing organizations follows the hierarchy only: members read, edit and
     // approve a network's material but do not administer the network.
     let administers_owner = matches!(relation, Relation::Own | Relation::Parent);

@@ -60,7 +60,11 @@ async fn send_form(app: &TestApp, body: &str, basic: Option<(&str, &str)>) -> Re
     }
     let response = request.send().await.expect("sent");
     let (status, headers) = (response.status(), response.headers().clone());
-    Reply { status, headers, text: response.text().await.expect("body") }
+    Reply {
+        status,
+        headers,
+        text: response.text().await.expect("body"),
+    }
 }
 
 async fn register_client(app: &TestApp, organization: &str, roles: &[&str]) -> Value {
@@ -79,7 +83,11 @@ async fn post_with_key(app: &TestApp, path: &str, key: &str, body: &Value) -> Re
         .await
         .expect("sent");
     let (status, headers) = (response.status(), response.headers().clone());
-    Reply { status, headers, text: response.text().await.expect("body") }
+    Reply {
+        status,
+        headers,
+        text: response.text().await.expect("body"),
+    }
 }
 
 backend_tests! {
@@ -293,5 +301,9 @@ backend_tests! {
 /// The backend of the module a test runs in (for tests that start apps of their own).
 fn backend_of_this_module() -> Backend {
     let name = std::thread::current().name().unwrap_or_default().to_owned();
-    if name.starts_with("postgres::") { Backend::Postgres } else { Backend::Sqlite }
+    if name.starts_with("postgres::") {
+        Backend::Postgres
+    } else {
+        Backend::Sqlite
+    }
 }

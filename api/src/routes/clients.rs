@@ -25,7 +25,10 @@ pub struct ClientList {
 
 impl From<Page<ApiClient>> for ClientList {
     fn from(page: Page<ApiClient>) -> Self {
-        Self { items: page.items, next_cursor: page.next_cursor }
+        Self {
+            items: page.items,
+            next_cursor: page.next_cursor,
+        }
     }
 }
 
@@ -37,11 +40,21 @@ impl From<Page<ApiClient>> for ClientList {
     responses((status = 201, description = "Created, with its secret", body = IssuedClient, headers(("Location" = String))), WriteProblems)
 )]
 #[post("/v1/clients")]
-pub async fn create(state: web::Data<AppState>, auth: Auth, body: JsonBody<NewApiClient>) -> Result<HttpResponse, ApiError> {
+pub async fn create(
+    state: web::Data<AppState>,
+    auth: Auth,
+    body: JsonBody<NewApiClient>,
+) -> Result<HttpResponse, ApiError> {
     let caller = state.caller(auth);
     let issued = state.run(move |store| store.create_client(&caller, body.0)).await?;
-    let mut response = created(format!("/v1/clients/{}", issued.client.id), issued.client.revision, &issued);
-    response.headers_mut().insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
+    let mut response = created(
+        format!("/v1/clients/{}", issued.client.id),
+        issued.client.revision,
+        &issued,
+    );
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
     Ok(response)
 }
 
@@ -53,10 +66,16 @@ pub async fn create(state: web::Data<AppState>, auth: Auth, body: JsonBody<NewAp
     responses((status = 200, description = "A page of clients", body = ClientList), ListProblems)
 )]
 #[get("/v1/clients")]
-pub async fn list(state: web::Data<AppState>, auth: Auth, page: web::Query<PageQuery>) -> Result<web::Json<ClientList>, ApiError> {
+pub async fn list(
+    state: web::Data<AppState>,
+    auth: Auth,
+    page: web::Query<PageQuery>,
+) -> Result<web::Json<ClientList>, ApiError> {
     let page = page.page()?;
     let caller = state.caller(auth);
-    Ok(web::Json(state.run(move |store| store.clients(&caller, &page)).await?.into()))
+    Ok(web::Json(
+        state.run(move |store| store.clients(&caller, &page)).await?.into(),
+    ))
 }
 
 /// Revokes an API client: it gets no new tokens, and the tokens it holds stop working at once.
@@ -75,7 +94,9 @@ pub async fn revoke(
 ) -> Result<HttpResponse, ApiError> {
     let id = path_id(&id, ClientId::parse, "client")?;
     let caller = state.caller(auth);
-    let client = state.run(move |store| store.revoke_client(&caller, &id, if_match.0)).await?;
+    let client = state
+        .run(move |store| store.revoke_client(&caller, &id, if_match.0))
+        .await?;
     Ok(with_etag(client.revision, &client))
 }
 
@@ -125,22 +146,54 @@ fn token_error(kind: ProblemKind, error: &'static str, description: impl Into<St
     let mut response = HttpResponse::build(kind.status());
     response.insert_header((header::CACHE_CONTROL, "no-store"));
     if kind == ProblemKind::Unauthorized {
-        response.insert_header((header::WWW_AUTHENTICATE, if basic { r#"Basic realm="planledger""# } else { "Basic" }));
+        response.insert_header((
+            header::WWW_AUTHENTICATE,
+            if basic { r#"Basic realm="planledger""# } else { "Basic" },
+        ));
     }
     response.json(body)
 }
 
+/// Why credentials were refused, to be answered by [`token_error`].
+struct Refusal {
+    kind: ProblemKind,
+    error: &'static str,
+    description: &'static str,
+    basic: bool,
+}
+
 /// The client's credentials, from HTTP Basic or the form (RFC 6749 §2.3.1), never both.
-fn credentials(request: &HttpRequest, form: &TokenRequest) -> Result<(String, String, bool), HttpResponse> {
-    let invalid = |description: &str| Err(token_error(ProblemKind::BadRequest, "invalid_request", description, false));
-    let basic = request.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Basic "));
+fn credentials(request: &HttpRequest, form: &TokenRequest) -> Result<(String, String, bool), Refusal> {
+    let invalid = |description| {
+        Err(Refusal {
+            kind: ProblemKind::BadRequest,
+            error: "invalid_request",
+            description,
+            basic: false,
+        })
+    };
+    let basic = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic "));
     match (basic, &form.client_id, &form.client_secret) {
-        (Some(_), Some(_), _) | (Some(_), _, Some(_)) => invalid("send the client credentials either with HTTP Basic or in the form, not both"),
+        (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
+            invalid("send the client credentials either with HTTP Basic or in the form, not both")
+        }
         (Some(encoded), None, None) => {
-            let decoded = STANDARD.decode(encoded.trim()).ok().and_then(|bytes| String::from_utf8(bytes).ok());
+            let decoded = STANDARD
+                .decode(encoded.trim())
+                .ok()
+                .and_then(|bytes| String::from_utf8(bytes).ok());
             match decoded.as_deref().and_then(|text| text.split_once(':')) {
                 Some((id, secret)) => Ok((id.to_owned(), secret.to_owned(), true)),
-                None => Err(token_error(ProblemKind::Unauthorized, "invalid_client", "the Basic credentials are malformed", true)),
+                None => Err(Refusal {
+                    kind: ProblemKind::Unauthorized,
+                    error: "invalid_client",
+                    description: "the Basic credentials are malformed",
+                    basic: true,
+                }),
             }
         }
         (None, Some(id), Some(secret)) => Ok((id.clone(), secret.clone(), false)),
@@ -162,12 +215,23 @@ fn credentials(request: &HttpRequest, form: &TokenRequest) -> Result<(String, St
     )
 )]
 #[post("/v1/oauth/token")]
-pub async fn token(state: web::Data<AppState>, request: HttpRequest, body: web::Bytes) -> Result<HttpResponse, ApiError> {
+pub async fn token(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
     if body.len() > state.body_limit {
         return Err(ApiError::new(ProblemKind::PayloadTooLarge, "the body is too large"));
     }
-    let content_type = request.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    if !content_type.to_ascii_lowercase().starts_with("application/x-www-form-urlencoded") {
+    let content_type = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !content_type
+        .to_ascii_lowercase()
+        .starts_with("application/x-www-form-urlencoded")
+    {
         return Ok(token_error(
             ProblemKind::BadRequest,
             "invalid_request",
@@ -178,7 +242,14 @@ pub async fn token(state: web::Data<AppState>, request: HttpRequest, body: web::
     let text = std::str::from_utf8(&body).unwrap_or("\u{fffd}");
     let form = match web::Query::<TokenRequest>::from_query(text) {
         Ok(form) => form.into_inner(),
-        Err(e) => return Ok(token_error(ProblemKind::BadRequest, "invalid_request", e.to_string(), false)),
+        Err(e) => {
+            return Ok(token_error(
+                ProblemKind::BadRequest,
+                "invalid_request",
+                e.to_string(),
+                false,
+            ))
+        }
     };
     match form.grant_type.as_deref() {
         Some("client_credentials") => {}
@@ -190,14 +261,36 @@ pub async fn token(state: web::Data<AppState>, request: HttpRequest, body: web::
                 false,
             ))
         }
-        None => return Ok(token_error(ProblemKind::BadRequest, "invalid_request", "grant_type is required", false)),
+        None => {
+            return Ok(token_error(
+                ProblemKind::BadRequest,
+                "invalid_request",
+                "grant_type is required",
+                false,
+            ))
+        }
     }
     let (client_id, secret, basic) = match credentials(&request, &form) {
         Ok(credentials) => credentials,
-        Err(response) => return Ok(response),
+        Err(refusal) => {
+            return Ok(token_error(
+                refusal.kind,
+                refusal.error,
+                refusal.description,
+                refusal.basic,
+            ))
+        }
     };
-    let Some(client) = state.run(move |store| store.authenticate_client(&client_id, &secret)).await? else {
-        return Ok(token_error(ProblemKind::Unauthorized, "invalid_client", "unknown client, wrong secret, or revoked", basic));
+    let Some(client) = state
+        .run(move |store| store.authenticate_client(&client_id, &secret))
+        .await?
+    else {
+        return Ok(token_error(
+            ProblemKind::Unauthorized,
+            "invalid_client",
+            "unknown client, wrong secret, or revoked",
+            basic,
+        ));
     };
     let access_token = state
         .authenticator
@@ -207,7 +300,15 @@ pub async fn token(state: web::Data<AppState>, request: HttpRequest, body: web::
         access_token,
         token_type: "Bearer",
         expires_in: state.authenticator.client_token_ttl().as_secs(),
-        scope: client.roles.iter().map(|role| role.as_str()).collect::<Vec<_>>().join(" "),
+        scope: client
+            .roles
+            .iter()
+            .map(|role| role.as_str())
+            .collect::<Vec<_>>()
+            .join(" "),
     };
-    Ok(HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).insert_header((header::PRAGMA, "no-cache")).json(response))
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::PRAGMA, "no-cache"))
+        .json(response))
 }
