@@ -78,8 +78,18 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::new(ProblemKind::MalformedJson, "the body is empty"));
     }
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|error| ApiError::new(ProblemKind::MalformedJson, without_position(&error.to_string())))?;
+    let value: Value = serde_json::from_slice(body).map_err(|error| {
+        let message = without_position(&error.to_string());
+        // serde_json stops at 128 levels: well-formed, but nested past what any body here needs.
+        if message.contains("recursion limit") {
+            too_deep()
+        } else {
+            ApiError::new(ProblemKind::MalformedJson, message)
+        }
+    })?;
+    if depth(&value) > MAX_DEPTH {
+        return Err(too_deep());
+    }
     if let Some(field) = field_with_nul(&value, "") {
         let field = if field.is_empty() { "body".to_owned() } else { field };
         return Err(ApiError::validation(vec![FieldError::new(
@@ -92,6 +102,21 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
         let message = without_position(&error.into_inner().to_string());
         ApiError::validation(vec![FieldError::new(field_name(&path, &message), message)])
     })
+}
+
+/// How deep a body may nest: the import format, the deepest, needs 6 levels.
+const MAX_DEPTH: usize = 32;
+
+fn too_deep() -> ApiError {
+    ApiError::validation(vec![FieldError::new("body", format!("must not nest deeper than {MAX_DEPTH} levels"))])
+}
+
+fn depth(value: &Value) -> usize {
+    match value {
+        Value::Array(items) => 1 + items.iter().map(depth).max().unwrap_or(0),
+        Value::Object(map) => 1 + map.values().map(depth).max().unwrap_or(0),
+        _ => 0,
+    }
 }
 
 /// The path of the first string (or key) holding NUL, which no backend should be asked to store.

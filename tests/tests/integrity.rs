@@ -138,3 +138,28 @@ backend_tests! {
         app.get(&format!("/v1/plans/{plan}?as_of={before_creation}"), Some(&token)).await.problem(404);
     }
 }
+
+mod nesting {
+    use planledger_tests::backend_tests;
+
+    backend_tests! {
+        async fn bodies_nested_too_deep_are_422(app: TestApp) {
+            let token = app.root_token();
+            let before = app.head_seq().await;
+            for levels in [40, 200] {
+                let body = format!("{}1{}", "[".repeat(levels), "]".repeat(levels));
+                let reply = app
+                    .client
+                    .post(format!("{}/v1/import/plans", app.base_url))
+                    .bearer_auth(&token)
+                    .header("Content-Type", "application/json")
+                    .body(body)
+                    .send()
+                    .await
+                    .expect("sent");
+                assert_eq!(reply.status().as_u16(), 422, "{levels} levels");
+            }
+            assert_eq!(app.head_seq().await, before);
+        }
+    }
+}
