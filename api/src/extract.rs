@@ -108,7 +108,10 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
 const MAX_DEPTH: usize = 32;
 
 fn too_deep() -> ApiError {
-    ApiError::validation(vec![FieldError::new("body", format!("must not nest deeper than {MAX_DEPTH} levels"))])
+    ApiError::validation(vec![FieldError::new(
+        "body",
+        format!("must not nest deeper than {MAX_DEPTH} levels"),
+    )])
 }
 
 fn depth(value: &Value) -> usize {
