@@ -287,6 +287,11 @@ pub struct Reply {
     pub text: String,
 }
 
+/// Sends a hand-built request (other headers, raw bodies) and reads the answer whole.
+pub async fn send(request: reqwest::RequestBuilder) -> Reply {
+    Reply::read(request.send().await.expect("request sent")).await
+}
+
 impl Reply {
     async fn read(response: reqwest::Response) -> Reply {
         let status = response.status();

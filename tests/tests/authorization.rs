@@ -10,7 +10,10 @@
 //! edit, approve — not administer); each action needs its own role; public
 //! material (plans out of draft, their goals and activities) is readable by
 //! anyone; a resource the caller may not see answers 404, one it may see but
-//! not change 403, and no token where one is needed 401.
+//! not change 403, and no token where one is needed 401. API clients are
+//! administrative: an admin registers, lists and revokes those of the
+//! organizations it administers (its own and those below it, not a network
+//! it is a member of), and outside that scope a client does not exist.
 //!
 //! Every write is checked for what it left behind: a refused write must not
 //! append an event nor change the resource's revision or status, and an
@@ -18,7 +21,8 @@
 //! so every event is traced to the case whose actor wrote it; that lets the
 //! reads and the refused writes of one endpoint run all at once (a few
 //! seconds per backend), while allowed writes run one by one — transitions
-//! on fresh plans, so that the shared fixtures keep their state.
+//! on fresh plans and revocations of fresh clients, so that the shared
+//! fixtures keep their state.
 
 use futures::future::join_all;
 use planledger_domain::permissions::Role;
@@ -153,6 +157,9 @@ enum Endpoint {
     Events,
     VerifyEvents,
     ImportPlans,
+    CreateClient,
+    ListClients,
+    RevokeClient,
 }
 
 /// The documented rule an endpoint follows.
@@ -172,10 +179,15 @@ enum Rule {
     PlanList,
     /// The event feed: any token with a role, showing the events of its scope.
     Feed,
+    /// The API-client list: `admin` only, showing the clients of the organizations it administers.
+    ClientList,
+    /// Revoking an API client: `admin` administering the client's organization;
+    /// outside the organizations a token administers, clients are hidden.
+    RevokeClient,
 }
 
 impl Endpoint {
-    const ALL: [Endpoint; 26] = [
+    const ALL: [Endpoint; 29] = [
         Endpoint::ListOrganizations,
         Endpoint::CreateOrganization,
         Endpoint::GetOrganization,
@@ -202,16 +214,20 @@ impl Endpoint {
         Endpoint::Events,
         Endpoint::VerifyEvents,
         Endpoint::ImportPlans,
+        Endpoint::CreateClient,
+        Endpoint::ListClients,
+        Endpoint::RevokeClient,
     ];
 
     fn method(self) -> Method {
         use Endpoint::*;
         match self {
             ListOrganizations | GetOrganization | ListPlans | GetPlan | Changelog | History | ListGoals | GetGoal
-            | ListActivities | GetActivity | Events | VerifyEvents => Method::GET,
+            | ListActivities | GetActivity | Events | VerifyEvents | ListClients => Method::GET,
             PatchOrganization | PatchPlan | PatchGoal | PatchActivity => Method::PATCH,
             CreateOrganization | CreatePlan | Adopt | Withdraw | Revise | Close | Supersede | CreateGoal
-            | CreateActivity | ImportPlans => Method::POST,
+            | CreateActivity | ImportPlans | CreateClient => Method::POST,
+            RevokeClient => Method::DELETE,
         }
     }
 
@@ -232,6 +248,8 @@ impl Endpoint {
             Events => "/v1/events",
             VerifyEvents => "/v1/events/verify",
             ImportPlans => "/v1/import/plans",
+            CreateClient | ListClients => "/v1/clients",
+            RevokeClient => "/v1/clients/{id}",
         }
     }
 
@@ -252,7 +270,7 @@ impl Endpoint {
         use Endpoint::*;
         match self {
             ListOrganizations | CreateOrganization | GetOrganization | PatchOrganization | CreatePlan
-            | VerifyEvents | ImportPlans => STATELESS,
+            | VerifyEvents | ImportPlans | CreateClient | ListClients | RevokeClient => STATELESS,
             Adopt | Withdraw => DRAFT,
             Revise | Close | Supersede => ADOPTED,
             ListPlans | GetPlan | PatchPlan | Changelog | History | ListGoals | CreateGoal | GetGoal | PatchGoal
@@ -264,7 +282,8 @@ impl Endpoint {
         use Endpoint::*;
         match self {
             ListOrganizations | GetOrganization => Rule::Directory,
-            CreateOrganization | PatchOrganization => Rule::Administer,
+            // Registering a client is administering its organization.
+            CreateOrganization | PatchOrganization | CreateClient => Rule::Administer,
             CreatePlan | ImportPlans => Rule::AddPlans,
             GetPlan | Changelog | History | ListGoals | GetGoal | ListActivities | GetActivity => Rule::Read,
             // Editors change plans, goals and activities and withdraw drafts.
@@ -275,6 +294,8 @@ impl Endpoint {
             Adopt | Revise | Close | Supersede => Rule::Change(Role::Approver),
             ListPlans => Rule::PlanList,
             Events | VerifyEvents => Rule::Feed,
+            ListClients => Rule::ClientList,
+            RevokeClient => Rule::RevokeClient,
         }
     }
 
@@ -282,7 +303,7 @@ impl Endpoint {
     fn success(self) -> u16 {
         use Endpoint::*;
         match self {
-            CreateOrganization | CreatePlan | CreateGoal | CreateActivity => 201,
+            CreateOrganization | CreatePlan | CreateGoal | CreateActivity | CreateClient => 201,
             _ => 200,
         }
     }
@@ -292,7 +313,7 @@ impl Endpoint {
         use Endpoint::*;
         matches!(
             self,
-            ListOrganizations | ListPlans | History | ListGoals | ListActivities | Events
+            ListOrganizations | ListPlans | History | ListGoals | ListActivities | Events | ListClients
         )
     }
 
@@ -307,6 +328,8 @@ struct Expect {
     status: u16,
     /// For a list answered 200: whether the resource under test is among the items.
     listed: Option<bool>,
+    /// For a revocation answered 200: whether the answer shows the client revoked.
+    revoked: Option<bool>,
 }
 
 /// What the documented rules say `caller` at `relation` gets from `endpoint`
@@ -318,8 +341,9 @@ fn expected(endpoint: Endpoint, state: Option<State>, caller: Caller, relation: 
     // (so the owner's parent acts for it, a unit under the owner does not), and
     // members' tokens act on what their network owns as on their own.
     let acts_for_owner = matches!(relation, Relation::Own | Relation::Parent | Relation::Member);
-    // Managing organizations follows the hierarchy only: members read, edit and
-    // approve a network's material but do not administer the network.
+    // Managing organizations and their API clients follows the hierarchy only:
+    // members read, edit and approve a network's material but do not administer
+    // the network, nor see or revoke its clients.
     let administers_owner = matches!(relation, Relation::Own | Relation::Parent);
     // Public material: plans not in draft, with their goals and activities.
     let public = state == Some(State::Adopted);
@@ -328,6 +352,7 @@ fn expected(endpoint: Endpoint, state: Option<State>, caller: Caller, relation: 
     let answer = |status: u16, listed: bool| Expect {
         status,
         listed: (endpoint.has_probe() && status == 200).then_some(listed),
+        revoked: (endpoint == Endpoint::RevokeClient && status == 200).then_some(true),
     };
     let success = endpoint.success();
     match endpoint.rule() {
@@ -360,6 +385,20 @@ fn expected(endpoint: Endpoint, state: Option<State>, caller: Caller, relation: 
             None => answer(401, false),
             Some(_) => answer(200, acts_for_owner),
         },
+        // Only an admin lists clients, and only those of the organizations it administers.
+        Rule::ClientList => match role {
+            None => answer(401, false),
+            Some(Role::Admin) => answer(200, administers_owner),
+            Some(_) => answer(403, false),
+        },
+        // Outside the organizations a token administers, a client does not exist;
+        // within them, only an admin revokes it.
+        Rule::RevokeClient => match role {
+            None => answer(401, false),
+            Some(_) if !administers_owner => answer(404, false),
+            Some(Role::Admin) => answer(success, true),
+            Some(_) => answer(403, false),
+        },
     }
 }
 
@@ -384,6 +423,8 @@ struct Owner {
     adopted: PlanSet,
     /// An adopted plan that others are superseded by.
     successor: String,
+    /// An active API client of the owner: listed, and refused revocation, by the matrix.
+    client: String,
 }
 
 impl Owner {
@@ -446,12 +487,18 @@ impl Case {
     }
 }
 
-fn describe(status: u16, listed: Option<bool>) -> String {
-    match listed {
-        Some(true) => format!("{status}, listed"),
-        Some(false) => format!("{status}, not listed"),
-        None => status.to_string(),
-    }
+fn describe(status: u16, listed: Option<bool>, revoked: Option<bool>) -> String {
+    let listed = match listed {
+        Some(true) => ", listed",
+        Some(false) => ", not listed",
+        None => "",
+    };
+    let revoked = match revoked {
+        Some(true) => ", revoked_at set",
+        Some(false) => ", revoked_at not set",
+        None => "",
+    };
+    format!("{status}{listed}{revoked}")
 }
 
 async fn create_organization(app: &TestApp, body: Value) -> String {
@@ -461,6 +508,36 @@ async fn create_organization(app: &TestApp, body: Value) -> String {
         .as_str()
         .expect("id")
         .to_owned()
+}
+
+/// An API client of `organization` with the role `reader`, registered by the root; answers its id.
+async fn register_client(app: &TestApp, organization: &str, name: &str) -> String {
+    let body = json!({"organization_id": organization, "name": name, "roles": ["reader"]});
+    let issued = app.post("/v1/clients", Some(&app.root_token()), &body).await.created();
+    assert!(issued["revoked_at"].is_null(), "a new client is active: {issued}");
+    issued["id"].as_str().expect("client id").to_owned()
+}
+
+/// The API client `id` as the root lists it (there is no single-client read).
+async fn client_as_root(app: &TestApp, id: &str) -> Value {
+    let token = app.root_token();
+    let mut cursor = String::new();
+    loop {
+        let page = app
+            .get(&format!("/v1/clients?limit=500&cursor={cursor}"), Some(&token))
+            .await
+            .ok();
+        let items = page["items"]
+            .as_array()
+            .unwrap_or_else(|| panic!("a list of clients: {page}"));
+        if let Some(client) = items.iter().find(|client| client["id"] == id) {
+            return client.clone();
+        }
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = next.to_owned(),
+            None => panic!("the root does not list the client {id}"),
+        }
+    }
 }
 
 fn adoption() -> Value {
@@ -524,6 +601,7 @@ async fn owner(app: &TestApp, id: String, (name, kind, code): (&'static str, &'s
     let draft = plan_set(app, &id, State::Draft, "Handlingsplan (utkast)").await;
     let adopted = plan_set(app, &id, State::Adopted, "Handlingsplan (antagen)").await;
     let successor = fresh_plan(app, &id, State::Adopted, "Ersättande handlingsplan").await;
+    let client = register_client(app, &id, &format!("{name} – ärendesystem")).await;
     Owner {
         id,
         name,
@@ -532,6 +610,7 @@ async fn owner(app: &TestApp, id: String, (name, kind, code): (&'static str, &'s
         draft,
         adopted,
         successor,
+        client,
     }
 }
 
@@ -554,8 +633,13 @@ async fn events_since(app: &TestApp, mut after: i64) -> (Vec<Value>, i64) {
     }
 }
 
-/// The revision and status of a single resource, as the root reads it.
+/// The revision and status of a single resource, as the root reads it; for
+/// an API client, its revision and `revoked_at` in the root's client list.
 async fn snapshot(app: &TestApp, path: &str) -> Value {
+    if let Some(id) = path.strip_prefix("/v1/clients/") {
+        let client = client_as_root(app, id).await;
+        return json!([client["revision"], client["revoked_at"]]);
+    }
     let resource = app.get(path, Some(&app.root_token())).await.ok();
     json!([resource["revision"], resource["status"]])
 }
@@ -586,7 +670,8 @@ struct Prepared {
     token: Option<String>,
     path: String,
     body: Option<Value>,
-    /// For writes: the single resource whose revision and status a refusal must leave alone.
+    /// For writes: the single resource whose revision and status (a client's
+    /// `revoked_at`) a refusal must leave alone.
     watched: Option<String>,
     /// For lists: the id the list is searched for.
     probe: Option<String>,
@@ -596,6 +681,8 @@ struct Prepared {
 struct Outcome {
     status: u16,
     listed: Option<bool>,
+    /// For a revocation answered 200: whether the answer has `revoked_at` set.
+    revoked: Option<bool>,
     detail: String,
 }
 
@@ -624,24 +711,32 @@ impl Prepared {
             }
             _ => None,
         };
+        let revoked = (self.case.endpoint == Endpoint::RevokeClient && status == 200)
+            .then(|| serde_json::from_str::<Value>(&reply.text).is_ok_and(|client| client["revoked_at"].is_string()));
         let detail = serde_json::from_str::<Value>(&reply.text)
             .ok()
             .and_then(|problem| problem["detail"].as_str().map(str::to_owned))
             .filter(|_| status >= 400)
             .map(|detail| format!(" ({detail})"))
             .unwrap_or_default();
-        Outcome { status, listed, detail }
+        Outcome {
+            status,
+            listed,
+            revoked,
+            detail,
+        }
     }
 
     /// The mismatch between what the rules call for and what came back, if any.
     fn compare(&self, outcome: &Outcome) -> Option<String> {
-        let listed_differs = self.expect.status == 200 && outcome.status == 200 && outcome.listed != self.expect.listed;
-        (outcome.status != self.expect.status || listed_differs).then(|| {
+        let both_200 = self.expect.status == 200 && outcome.status == 200;
+        let body_differs = both_200 && (outcome.listed != self.expect.listed || outcome.revoked != self.expect.revoked);
+        (outcome.status != self.expect.status || body_differs).then(|| {
             format!(
                 "{}: expected {}, got {}{}",
                 self.describe(),
-                describe(self.expect.status, self.expect.listed),
-                describe(outcome.status, outcome.listed),
+                describe(self.expect.status, self.expect.listed, self.expect.revoked),
+                describe(outcome.status, outcome.listed, outcome.revoked),
                 outcome.detail
             )
         })
@@ -718,8 +813,9 @@ impl World {
         }
     }
 
-    /// Makes `case` concrete; `subject_plan` replaces the fixture plan (for transitions on fresh plans).
-    fn prepare(&mut self, case: Case, subject_plan: Option<String>) -> Prepared {
+    /// Makes `case` concrete; `fresh` replaces the fixture plan (for transitions
+    /// on fresh plans) or the fixture client (for revocations of fresh clients).
+    fn prepare(&mut self, case: Case, fresh: Option<String>) -> Prepared {
         self.counter += 1;
         let n = self.counter;
         let expect = expected(case.endpoint, case.state, case.caller, case.relation);
@@ -731,13 +827,17 @@ impl World {
             .caller
             .role()
             .map(|role| token(self.caller_organization(case.relation), &[role], &subject));
-        let subject_plan = subject_plan.unwrap_or_else(|| set.plan.clone());
-        let (path, body, watched) = request(case.endpoint, owner, set, &subject_plan, n);
+        let acted_on = fresh.unwrap_or_else(|| match case.endpoint {
+            Endpoint::RevokeClient => owner.client.clone(),
+            _ => set.plan.clone(),
+        });
+        let (path, body, watched) = request(case.endpoint, owner, set, &acted_on, n);
         let probe = match case.endpoint {
             Endpoint::ListOrganizations => Some(owner.id.clone()),
             Endpoint::ListPlans | Endpoint::History | Endpoint::Events => Some(set.plan.clone()),
             Endpoint::ListGoals => Some(set.goal.clone()),
             Endpoint::ListActivities => Some(set.activity.clone()),
+            Endpoint::ListClients => Some(owner.client.clone()),
             _ => None,
         };
         Prepared {
@@ -853,13 +953,19 @@ impl World {
 
         // Allowed writes one at a time: each must succeed and append its own events.
         for case in allowed {
+            let owner = self.owners[usize::from(case.relation == Relation::Member)].id.clone();
             let fresh = match (endpoint.transition_to(), state) {
                 (Some(_), Some(state)) => {
-                    let owner = self.owners[usize::from(case.relation == Relation::Member)].id.clone();
                     let title = format!("Handlingsplan {}", self.counter);
                     let plan = fresh_plan(app, &owner, state, &title).await;
                     self.new_events(app).await;
                     Some(plan)
+                }
+                _ if endpoint == Endpoint::RevokeClient => {
+                    let name = format!("Verksamhetssystem {}", self.counter);
+                    let client = register_client(app, &owner, &name).await;
+                    self.new_events(app).await;
+                    Some(client)
                 }
                 _ => None,
             };
@@ -884,7 +990,8 @@ impl World {
 }
 
 /// The path, body and (for writes) the single resource whose revision must
-/// not move when the write is refused.
+/// not move when the write is refused. `subject` is the plan a transition
+/// moves or the client a revocation revokes.
 fn request(
     endpoint: Endpoint,
     owner: &Owner,
@@ -980,6 +1087,17 @@ fn request(
             })),
             None,
         ),
+        Endpoint::CreateClient => (
+            "/v1/clients".into(),
+            Some(json!({"organization_id": owner.id, "name": format!("Verksamhetssystem {n}"), "roles": ["reader"]})),
+            None,
+        ),
+        Endpoint::ListClients => ("/v1/clients?limit=500".into(), None, None),
+        Endpoint::RevokeClient => (
+            format!("/v1/clients/{subject}"),
+            None,
+            Some(format!("/v1/clients/{subject}")),
+        ),
     }
 }
 
@@ -997,7 +1115,7 @@ backend_tests! {
                 mismatches.extend(world.run_group(&app, endpoint, state).await);
             }
         }
-        assert_eq!(cases, 1000, "the matrix covers every cell");
+        assert_eq!(cases, 1075, "the matrix covers every cell");
         let verification = app.get("/v1/events/verify", Some(&app.root_token())).await.ok();
         assert_eq!(verification["ok"], true, "the log is intact after the matrix: {verification}");
         println!(

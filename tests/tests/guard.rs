@@ -1,18 +1,10 @@
 //! The API's edge: CORS for the frontend, security headers, per-caller rate limits.
 
 use planledger_domain::permissions::Role;
-use planledger_tests::{backend_tests, Reply, TestApp, FRONTEND_ORIGIN};
+use planledger_tests::{backend_tests, send, Reply, TestApp, FRONTEND_ORIGIN};
 use reqwest::{Method, RequestBuilder};
 
 const OTHER_ORIGIN: &str = "https://evil.example";
-
-async fn send(request: RequestBuilder) -> Reply {
-    let response = request.send().await.expect("request sent");
-    let status = response.status();
-    let headers = response.headers().clone();
-    let text = response.text().await.expect("body");
-    Reply { status, headers, text }
-}
 
 fn preflight(app: &TestApp, path: &str, origin: &str, method: &str) -> RequestBuilder {
     app.client

@@ -4,8 +4,8 @@
 
 use planledger_domain::ids::ROOT_ORGANIZATION_ID;
 use planledger_domain::permissions::Role;
-use planledger_tests::{backend_tests, Reply, TestApp, AUDIENCE, ISSUER, JWT_SECRET};
-use reqwest::{Method, RequestBuilder, StatusCode};
+use planledger_tests::{backend_tests, send, Reply, TestApp, AUDIENCE, ISSUER, JWT_SECRET};
+use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use std::collections::HashSet;
 
@@ -13,15 +13,6 @@ use std::collections::HashSet;
 
 fn url(app: &TestApp, path: &str) -> String {
     format!("{}{path}", app.base_url)
-}
-
-/// Sends a hand-built request and reads the answer whole.
-async fn send(request: RequestBuilder) -> Reply {
-    let response = request.send().await.expect("request sent");
-    let status = response.status();
-    let headers = response.headers().clone();
-    let text = response.text().await.expect("body");
-    Reply { status, headers, text }
 }
 
 /// A valid body for `POST /v1/plans`.

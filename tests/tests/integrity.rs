@@ -15,10 +15,7 @@ async fn transition(app: &TestApp, plan: &str, body: &Value, if_match: Option<&s
     if let Some(tag) = if_match {
         request = request.header("If-Match", tag);
     }
-    let response = request.send().await.expect("sent");
-    let (status, headers) = (response.status(), response.headers().clone());
-    let text = response.text().await.expect("body");
-    planledger_tests::Reply { status, headers, text }
+    planledger_tests::send(request).await
 }
 
 backend_tests! {

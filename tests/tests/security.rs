@@ -6,7 +6,7 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use planledger_api::auth::IdentityProvider;
 use planledger_domain::ids::ROOT_ORGANIZATION_ID;
 use planledger_domain::permissions::Role;
-use planledger_tests::{backend_tests, Backend, Reply, TestApp, AUDIENCE};
+use planledger_tests::{backend_tests, send, Backend, Reply, TestApp, AUDIENCE};
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE};
 use serde_json::{json, Value};
 use sha2::Digest;
@@ -58,13 +58,7 @@ async fn send_form(app: &TestApp, body: &str, basic: Option<(&str, &str)>) -> Re
     if let Some((id, secret)) = basic {
         request = request.basic_auth(id, Some(secret));
     }
-    let response = request.send().await.expect("sent");
-    let (status, headers) = (response.status(), response.headers().clone());
-    Reply {
-        status,
-        headers,
-        text: response.text().await.expect("body"),
-    }
+    send(request).await
 }
 
 async fn register_client(app: &TestApp, organization: &str, roles: &[&str]) -> Value {
@@ -73,21 +67,13 @@ async fn register_client(app: &TestApp, organization: &str, roles: &[&str]) -> V
 }
 
 async fn post_with_key(app: &TestApp, path: &str, key: &str, body: &Value) -> Reply {
-    let response = app
+    let request = app
         .client
         .post(format!("{}{path}", app.base_url))
         .header(AUTHORIZATION, format!("Bearer {}", app.root_token()))
         .header("Idempotency-Key", key)
-        .json(body)
-        .send()
-        .await
-        .expect("sent");
-    let (status, headers) = (response.status(), response.headers().clone());
-    Reply {
-        status,
-        headers,
-        text: response.text().await.expect("body"),
-    }
+        .json(body);
+    send(request).await
 }
 
 backend_tests! {
