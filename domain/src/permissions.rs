@@ -162,6 +162,21 @@ pub struct OrganizationNode {
 /// scope: itself, its descendants, and networks with a member among those.
 /// `None` means every organization (the root's scope).
 pub fn scope_of(organization: &OrganizationId, all: &[OrganizationNode]) -> Option<HashSet<OrganizationId>> {
+    let mut scope = administered_scope(organization, all)?;
+    // A joint plan is one owned by a network: the network joins the scope when
+    // any member is in it, but what lies under the network does not.
+    let joint: Vec<OrganizationId> = all
+        .iter()
+        .filter(|node| node.member_ids.iter().any(|member| scope.contains(member)))
+        .map(|node| node.id.clone())
+        .collect();
+    scope.extend(joint);
+    Some(scope)
+}
+
+/// The organizations a token of `organization` administers: itself and its
+/// descendants (network membership gives no administration). `None`: all.
+pub fn administered_scope(organization: &OrganizationId, all: &[OrganizationNode]) -> Option<HashSet<OrganizationId>> {
     if organization.is_root() {
         return None;
     }
@@ -178,14 +193,6 @@ pub fn scope_of(organization: &OrganizationId, all: &[OrganizationNode]) -> Opti
             stack.extend(children.get(next).into_iter().flatten().copied());
         }
     }
-    // A joint plan is one owned by a network: the network joins the scope when
-    // any member is in it, but what lies under the network does not.
-    let joint: Vec<OrganizationId> = all
-        .iter()
-        .filter(|node| node.member_ids.iter().any(|member| scope.contains(member)))
-        .map(|node| node.id.clone())
-        .collect();
-    scope.extend(joint);
     Some(scope)
 }
 

@@ -126,6 +126,29 @@ pub(crate) fn target(
 
 /// What lists may show this caller.
 pub(crate) fn list_scope(conn: &mut DbConnection, caller: &Caller) -> Result<ListScope, StoreError> {
+    scope_by(conn, caller, permissions::scope_of)
+}
+
+/// What lists of administrative resources (API clients) may show this caller: no joint networks.
+pub(crate) fn administered_list_scope(conn: &mut DbConnection, caller: &Caller) -> Result<ListScope, StoreError> {
+    scope_by(conn, caller, permissions::administered_scope)
+}
+
+/// The target of an administrative resource: only its owner's chain, as network membership administers nothing.
+pub(crate) fn administered_target(
+    conn: &mut DbConnection,
+    organization: &OrganizationId,
+) -> Result<Target, StoreError> {
+    Ok(Target {
+        owner_chain: chain(conn, organization)?,
+        member_chains: vec![],
+        visibility: Visibility::Scoped,
+    })
+}
+
+type ScopeRule = fn(&OrganizationId, &[OrganizationNode]) -> Option<std::collections::HashSet<OrganizationId>>;
+
+fn scope_by(conn: &mut DbConnection, caller: &Caller, rule: ScopeRule) -> Result<ListScope, StoreError> {
     let (principal, public_read) = match caller {
         Caller::System => return Ok(ListScope::Everything),
         Caller::Request { principal, public_read } => (principal, *public_read),
@@ -158,7 +181,7 @@ pub(crate) fn list_scope(conn: &mut DbConnection, caller: &Caller) -> Result<Lis
             })
         })
         .collect::<Result<Vec<_>, StoreError>>()?;
-    Ok(match permissions::scope_of(&principal.organization_id, &nodes) {
+    Ok(match rule(&principal.organization_id, &nodes) {
         None => ListScope::Everything,
         Some(scope) => ListScope::Limited {
             organizations: scope.into_iter().map(OrganizationId::into_string).collect(),

@@ -130,7 +130,7 @@ impl Store {
                 .order(api_clients::id.asc())
                 .limit(page.fetch_limit())
                 .into_boxed();
-            if let ListScope::Limited { organizations, .. } = access::list_scope(conn, caller)? {
+            if let ListScope::Limited { organizations, .. } = access::administered_list_scope(conn, caller)? {
                 query = query.filter(api_clients::organization_id.eq_any(organizations));
             }
             if let Some(after) = page.after_key()? {
@@ -157,7 +157,7 @@ impl Store {
             let secret_hash = row.secret_hash.clone();
             let mut client = row.into_domain()?;
             // Clients are administrative: outside an admin's scope they do not exist.
-            let target = access::target(conn, &client.organization_id, Visibility::Scoped)?;
+            let target = access::administered_target(conn, &client.organization_id)?;
             caller.authorize(Action::Administer, &target, "client")?;
             check_revision(client.revision, expected_revision)?;
             let now = crate::now();
