@@ -6,6 +6,7 @@ pub mod error;
 pub mod extract;
 pub mod guard;
 pub mod idempotency;
+pub mod notifier;
 pub mod routes;
 pub mod state;
 pub mod telemetry;
@@ -91,12 +92,16 @@ pub struct Running {
 /// Binds the listener and builds the server; `.server` must be awaited (or spawned) to serve.
 pub fn start(settings: &Settings, store: Store) -> std::io::Result<Running> {
     let metrics = telemetry::Metrics::new().map_err(std::io::Error::other)?;
+    let notifier = notifier::EventNotifier::new();
+    let store = notifier.attach(store);
+    notifier.listen(&store);
     let state = web::Data::new(AppState {
         store,
         authenticator: Authenticator::new(settings.jwt.clone()),
         public_read: settings.public_read,
         body_limit: settings.body_limit,
         metrics,
+        notifier,
     });
     let doc = api_doc();
     let cors_origins = settings

@@ -14,6 +14,8 @@ pub struct AppState {
     /// The largest request body accepted, in bytes.
     pub body_limit: usize,
     pub metrics: Metrics,
+    /// Wakes readers waiting for new events.
+    pub notifier: crate::notifier::EventNotifier,
 }
 
 impl AppState {

@@ -17,10 +17,11 @@ pub enum EntityType {
     Indicator,
     FollowUp,
     ApiClient,
+    Webhook,
 }
 
 impl EntityType {
-    pub const ALL: [EntityType; 7] = [
+    pub const ALL: [EntityType; 8] = [
         Self::Organization,
         Self::Plan,
         Self::Goal,
@@ -28,6 +29,7 @@ impl EntityType {
         Self::Indicator,
         Self::FollowUp,
         Self::ApiClient,
+        Self::Webhook,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -39,6 +41,7 @@ impl EntityType {
             Self::Indicator => "indicator",
             Self::FollowUp => "follow_up",
             Self::ApiClient => "api_client",
+            Self::Webhook => "webhook",
         }
     }
 
@@ -208,6 +211,6 @@ mod tests {
             Some(EventType::new(EntityType::Indicator, EventAction::ValuesImported))
         );
         assert_eq!(EventType::parse("plan.deleted"), None);
-        assert_eq!(EventType::all().len(), 22);
+        assert_eq!(EventType::all().len(), 25);
     }
 }

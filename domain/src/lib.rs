@@ -17,5 +17,6 @@ pub mod plan;
 pub mod progress;
 pub mod status;
 pub mod validation;
+pub mod webhook;
 
 pub use error::DomainError;

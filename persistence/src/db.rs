@@ -8,6 +8,7 @@ use diesel::r2d2::{ManageConnection, Pool, PooledConnection};
 use diesel::sqlite::SqliteConnection;
 use diesel::Connection;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+use std::sync::Arc;
 use std::time::Duration;
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations/sqlite");
@@ -108,11 +109,19 @@ impl Default for PoolOptions {
     }
 }
 
+/// Called after every write transaction commits, to wake readers waiting for events.
+pub type CommitHook = Arc<dyn Fn() + Send + Sync>;
+
+/// The PostgreSQL channel a commit notifies, so that other processes wake too.
+pub const EVENTS_CHANNEL: &str = "planledger_events";
+
 /// The store: a pool of connections to one database.
 #[derive(Clone)]
 pub struct Store {
     pool: Pool<Connector>,
     backend: Backend,
+    url: String,
+    on_commit: Option<CommitHook>,
 }
 
 impl Store {
@@ -133,7 +142,23 @@ impl Store {
             .connection_timeout(options.connection_timeout)
             .build(connector)
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        Ok(Store { pool, backend })
+        Ok(Store {
+            pool,
+            backend,
+            url: url.to_owned(),
+            on_commit: None,
+        })
+    }
+
+    /// This store, calling `hook` after each write commits.
+    pub fn with_commit_hook(mut self, hook: CommitHook) -> Store {
+        self.on_commit = Some(hook);
+        self
+    }
+
+    /// The PostgreSQL URL to LISTEN on for other processes' commits; `None` on SQLite.
+    pub fn listen_url(&self) -> Option<&str> {
+        (self.backend == Backend::Postgres).then_some(self.url.as_str())
     }
 
     pub fn backend(&self) -> Backend {
@@ -219,12 +244,21 @@ impl Store {
             DbConnection::Postgres(_) if write => conn
                 .batch_execute("SELECT seq FROM event_log_head WHERE id = 1 FOR UPDATE")
                 .map_err(StoreError::from)
-                .and_then(|()| work(conn)),
+                .and_then(|()| work(conn))
+                // Delivered to every listening process when (and only if) this transaction commits.
+                .and_then(|value| {
+                    conn.batch_execute(&format!("NOTIFY {EVENTS_CHANNEL}"))
+                        .map(|()| value)
+                        .map_err(StoreError::from)
+                }),
             _ => work(conn),
         };
         match result {
             Ok(value) => {
                 <DbConnection as Connection>::TransactionManager::commit_transaction(conn)?;
+                if let (true, Some(hook)) = (write, &self.on_commit) {
+                    hook();
+                }
                 Ok(value)
             }
             Err(error) => {

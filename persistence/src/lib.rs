@@ -15,16 +15,18 @@ mod pagination;
 mod plans;
 mod rows;
 mod schema;
+mod webhooks;
 mod work;
 
 pub use access::Caller;
-pub use db::{Backend, DbConnection, PoolOptions, Store};
+pub use db::{Backend, CommitHook, DbConnection, PoolOptions, Store, EVENTS_CHANNEL};
 pub use error::StoreError;
 pub use events::{EventFilter, EventPage};
 pub use idempotency::{KeyClaim, StoredResponse};
 pub use organizations::OrganizationFilter;
 pub use pagination::{Page, PageRequest};
 pub use plans::{ActivityFilter, PlanFilter};
+pub use webhooks::{AfterAttempt, AttemptReport, PendingDelivery};
 
 /// The current time as stored: UTC, truncated to microseconds so that both
 /// backends give back exactly what was written.

@@ -16,6 +16,7 @@ use planledger_domain::permissions::Role;
 use planledger_persistence::{PoolOptions, Store};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
+use std::sync::Arc;
 use std::time::Duration;
 
 pub const JWT_SECRET: &str = "planledger-test-secret-0123456789abcdef";
@@ -69,7 +70,8 @@ pub struct TestApp {
     authenticator: Authenticator,
     handle: Option<actix_web::dev::ServerHandle>,
     thread: Option<std::thread::JoinHandle<()>>,
-    database: TestDatabase,
+    /// Shared with the other processes started on it; dropped (and removed) with the last.
+    database: Arc<TestDatabase>,
 }
 
 fn settings() -> Settings {
@@ -129,6 +131,15 @@ impl TestApp {
             }
             Backend::Postgres => postgres_database()?,
         };
+        Some(Self::start_on(backend, Arc::new(database), configure))
+    }
+
+    /// A second planledger process on this one's database, as a region runs several behind a load balancer.
+    pub fn another_process(&self) -> TestApp {
+        Self::start_on(self.backend, self.database.clone(), |_| {})
+    }
+
+    fn start_on(backend: Backend, database: Arc<TestDatabase>, configure: impl FnOnce(&mut Settings)) -> TestApp {
         let mut settings = settings();
         configure(&mut settings);
         let pool = PoolOptions {
@@ -156,7 +167,7 @@ impl TestApp {
             });
         });
         let (address, handle) = receiver.recv().expect("server started");
-        Some(TestApp {
+        TestApp {
             base_url: format!("http://{address}"),
             backend,
             client: reqwest::Client::builder()
@@ -167,7 +178,7 @@ impl TestApp {
             handle: Some(handle),
             thread: Some(thread),
             database,
-        })
+        }
     }
 
     /// A token for `organization` with `roles`, valid for an hour.
@@ -208,7 +219,7 @@ impl TestApp {
 
     /// Runs SQL directly on the test database, beside the server.
     pub fn execute_sql(&self, sql: &str) -> Result<(), String> {
-        let result = match &self.database {
+        let result = match &*self.database {
             TestDatabase::Sqlite { path, .. } => diesel::SqliteConnection::establish(&path.display().to_string())
                 .map_err(|e| e.to_string())?
                 .batch_execute(sql),

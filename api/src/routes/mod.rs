@@ -44,6 +44,7 @@ pub fn configure(config: &mut ServiceConfig) {
         .service(plans::update_activity)
         .service(events::list)
         .service(events::verify)
+        .service(events::stream)
         .service(import::import_plans)
         .service(clients::create)
         .service(clients::list)
