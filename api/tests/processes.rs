@@ -186,7 +186,13 @@ async fn processes_on_one_postgresql_share_one_ordered_log_and_wake_each_other()
     );
 
     let verify = planledger(&database_url).args(["verify-log"]).output().expect("verify");
-    assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stdout));
+    assert!(
+        verify.status.success(),
+        "{:?}: {}{}",
+        verify.status,
+        String::from_utf8_lossy(&verify.stdout),
+        String::from_utf8_lossy(&verify.stderr)
+    );
     drop(servers);
     admin
         .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))

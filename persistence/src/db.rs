@@ -138,7 +138,9 @@ impl Store {
         }
         let pool = Pool::builder()
             .max_size(options.max_size)
-            .min_idle(Some(1))
+            // No connections made in the background: a replenishing thread still inside libpq when
+            // the process exits can crash it (seen with the one-shot CLI commands).
+            .min_idle(Some(0))
             .connection_timeout(options.connection_timeout)
             .build(connector)
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
