@@ -7,11 +7,11 @@
 use crate::activity::{ActivityStatus, NewActivity};
 use crate::goal::{GoalStatus, NewGoal, Target, TargetUnit};
 use crate::ids::OrganizationId;
-use crate::organization::OrganizationKind;
-use crate::plan::{ChangelogEntry, Decision, NewPlan, Perspectives, Plan, PlanStatus};
+use crate::organization::{Organization, OrganizationKind};
+use crate::plan::{ChangelogEntry, Decision, NewPlan, Perspectives, Plan, PlanDetail, PlanStatus};
 use crate::validation::{Errors, FieldError};
 use chrono::{DateTime, NaiveDate, Utc};
-use serde_json::{Map, Number, Value};
+use serde_json::{json, Map, Number, Value};
 
 /// How many were created and how many were already there.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
@@ -73,6 +73,52 @@ impl ImportPlan {
         plan.decision = self.decision.clone();
         Ok(plan)
     }
+}
+
+/// Writes plans in the import format, so that an export imported into an
+/// empty installation gives the same plans.
+pub fn write_document(organization: &Organization, plans: &[(PlanDetail, Vec<ChangelogEntry>)]) -> Value {
+    let plans: Vec<Value> = plans
+        .iter()
+        .map(|(detail, changelog)| {
+            let plan = &detail.plan;
+            let goals: Vec<Value> = detail
+                .goals
+                .iter()
+                .map(|goal| {
+                    let activities: Vec<Value> = goal
+                        .activities
+                        .iter()
+                        .map(|a| {
+                            json!({
+                                "title": a.title, "target_group": a.target_group, "measure": a.measure,
+                                "targets": a.targets, "timeline": a.timeline, "start_year": a.start_year,
+                                "end_year": a.end_year, "due_date": a.due_date,
+                                "responsible_execution": a.responsible_execution,
+                                "responsible_followup": a.responsible_followup, "status": a.status, "comment": a.comment,
+                            })
+                        })
+                        .collect();
+                    let goal = &goal.goal;
+                    json!({
+                        "number": goal.number, "title": goal.title, "reference": goal.reference,
+                        "status": goal.status, "targets": goal.targets, "activities": activities,
+                    })
+                })
+                .collect();
+            json!({
+                "title": plan.title, "diary_number": plan.diary_number, "document_version": plan.document_version,
+                "period_start": plan.period_start, "period_end": plan.period_end, "owner": plan.owner,
+                "status": plan.status, "decision": plan.decision, "summary": plan.summary,
+                "perspectives": plan.perspectives, "background_decisions": plan.background_decisions,
+                "changelog": changelog, "goals": goals,
+            })
+        })
+        .collect();
+    json!({
+        "organization": {"name": organization.name, "kind": organization.kind, "code": organization.code},
+        "plans": plans,
+    })
 }
 
 /// Reads and checks an import file; every error carries its JSON path.

@@ -264,27 +264,12 @@ impl Store {
         use crate::schema::events;
         self.read(|conn| {
             let plan = authorized_plan(conn, caller, id, Action::Read)?;
-            let goals = goals::table
-                .filter(goals::plan_id.eq(id.as_str()))
-                .order(goals::position.asc())
-                .select(GoalRow::as_select())
-                .load(conn)?
-                .into_iter()
-                .map(GoalRow::into_domain)
-                .collect::<Result<Vec<_>, _>>()?;
-            let activities = activities::table
-                .filter(activities::plan_id.eq(id.as_str()))
-                .order((activities::goal_id.asc(), activities::position.asc()))
-                .select(ActivityRow::as_select())
-                .load(conn)?
-                .into_iter()
-                .map(ActivityRow::into_domain)
-                .collect::<Result<Vec<_>, _>>()?;
+            let detail = detail_of(conn, plan)?;
             let last_seq: Option<i64> = events::table
                 .filter(events::plan_id.eq(id.as_str()))
                 .select(max(events::seq))
                 .first(conn)?;
-            Ok((assemble_detail(plan, goals, activities), last_seq.unwrap_or(0)))
+            Ok((detail, last_seq.unwrap_or(0)))
         })
     }
 
@@ -464,14 +449,7 @@ impl Store {
     pub fn plan_changelog(&self, caller: &Caller, id: &PlanId) -> Result<Vec<ChangelogEntry>, StoreError> {
         self.read(|conn| {
             authorized_plan(conn, caller, id, Action::Read)?;
-            Ok(plan_changelog::table
-                .filter(plan_changelog::plan_id.eq(id.as_str()))
-                .order(plan_changelog::position.asc())
-                .select(ChangelogRow::as_select())
-                .load(conn)?
-                .into_iter()
-                .map(ChangelogRow::into_domain)
-                .collect())
+            changelog_of(conn, id)
         })
     }
 
@@ -766,6 +744,49 @@ impl Store {
             }
             Ok(assemble_detail(plan, goals, activities))
         })
+    }
+}
+
+/// A plan with its goals and activities, read in the caller's transaction.
+pub(crate) fn detail_of(conn: &mut DbConnection, plan: Plan) -> Result<PlanDetail, StoreError> {
+    let goals = goals::table
+        .filter(goals::plan_id.eq(plan.id.as_str()))
+        .order(goals::position.asc())
+        .select(GoalRow::as_select())
+        .load(conn)?
+        .into_iter()
+        .map(GoalRow::into_domain)
+        .collect::<Result<Vec<_>, _>>()?;
+    let activities = activities::table
+        .filter(activities::plan_id.eq(plan.id.as_str()))
+        .order((activities::goal_id.asc(), activities::position.asc()))
+        .select(ActivityRow::as_select())
+        .load(conn)?
+        .into_iter()
+        .map(ActivityRow::into_domain)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(assemble_detail(plan, goals, activities))
+}
+
+/// A plan's change log, oldest first.
+pub(crate) fn changelog_of(conn: &mut DbConnection, id: &PlanId) -> Result<Vec<ChangelogEntry>, StoreError> {
+    Ok(plan_changelog::table
+        .filter(plan_changelog::plan_id.eq(id.as_str()))
+        .order(plan_changelog::position.asc())
+        .select(ChangelogRow::as_select())
+        .load(conn)?
+        .into_iter()
+        .map(ChangelogRow::into_domain)
+        .collect())
+}
+
+/// Whether the caller may read the plan (hidden and forbidden alike are no).
+pub(crate) fn readable(conn: &mut DbConnection, caller: &Caller, plan: &Plan) -> Result<bool, StoreError> {
+    let target = plan_target(conn, plan)?;
+    match caller.authorize(Action::Read, &target, "plan") {
+        Ok(()) => Ok(true),
+        Err(StoreError::NotFound(_) | StoreError::Denied(_)) => Ok(false),
+        Err(other) => Err(other),
     }
 }
 

@@ -143,4 +143,42 @@ backend_tests! {
         elsewhere["organization"] = json!({"name": "Region Västernorrland", "kind": "region", "code": "22"});
         app.post("/v1/import/plans", Some(&editor), &elsewhere).await.problem(403);
     }
+
+    async fn an_export_imported_into_an_empty_installation_gives_the_same_plans(app: TestApp) {
+        let summary = import(&app, &demo()).await.ok();
+        let organization = summary["organization_id"].as_str().expect("id").to_owned();
+        let export = app.get(&format!("/v1/export/plans?organization_id={organization}"), Some(&app.root_token())).await.ok();
+        assert_eq!(export["plans"].as_array().expect("plans").len(), 14);
+
+        let empty = TestApp::spawn(app.backend).expect("a second installation");
+        let again = import(&empty, &export).await.ok();
+        assert_eq!(again["plans"], json!({"created": 14, "unchanged": 0}));
+        assert_eq!(again["goals"], json!({"created": 86, "unchanged": 0}));
+        assert_eq!(again["activities"], json!({"created": 299, "unchanged": 0}));
+        let original = plans_by_key(&app, &organization).await;
+        let copied = plans_by_key(&empty, again["organization_id"].as_str().expect("id")).await;
+        assert_eq!(copied.len(), original.len());
+        // Everything but what each installation makes itself: ids, times, revisions.
+        fn comparable(value: &Value) -> Value {
+            match value {
+                Value::Object(map) => Value::Object(
+                    map.iter()
+                        .filter(|(key, _)| {
+                            !matches!(key.as_str(), "id" | "organization_id" | "plan_id" | "goal_id" | "created_at" | "updated_at" | "revision")
+                        })
+                        .map(|(key, value)| (key.clone(), comparable(value)))
+                        .collect(),
+                ),
+                Value::Array(items) => Value::Array(items.iter().map(comparable).collect()),
+                other => other.clone(),
+            }
+        }
+        for (key, plan) in &original {
+            assert_eq!(comparable(&copied[key]), comparable(plan), "plan {key:?}");
+        }
+        // And the export of the copy is the export of the original.
+        let organization_copy = again["organization_id"].as_str().expect("id");
+        let second = empty.get(&format!("/v1/export/plans?organization_id={organization_copy}"), Some(&empty.root_token())).await.ok();
+        assert_eq!(second, export);
+    }
 }
