@@ -30,7 +30,8 @@ const DESCRIPTION: &str = include_str!("description.md");
         (name = "goals", description = "Goals (mål) of a plan."),
         (name = "activities", description = "Activities (aktiviteter) under a goal."),
         (name = "events", description = "The gap-free, hash-chained event log."),
-        (name = "import", description = "Bulk import of plans in the import format."),
+        (name = "import", description = "Bulk import of plans in the import format, and the export in it."),
+        (name = "reports", description = "Reports for scheduled scripts, as JSON or CSV."),
         (name = "clients", description = "API clients of municipal systems and their OAuth 2.0 client-credentials tokens."),
     )
 )]

@@ -2,11 +2,14 @@
 
 mod clients;
 mod events;
+mod follow_ups;
 mod import;
 mod organizations;
 mod plans;
 pub mod problems;
+mod reports;
 mod service;
+mod webhooks;
 
 use planledger_domain::activity::Activity;
 use planledger_domain::goal::GoalView;
@@ -46,10 +49,23 @@ pub fn configure(config: &mut ServiceConfig) {
         .service(events::verify)
         .service(events::stream)
         .service(import::import_plans)
+        .service(import::export_plans)
+        .service(reports::overdue_activities)
         .service(clients::create)
         .service(clients::list)
         .service(clients::revoke)
         .service(clients::token)
+        .service(webhooks::create)
+        .service(webhooks::list)
+        .service(webhooks::get)
+        .service(webhooks::delete)
+        .service(webhooks::replay)
+        .service(webhooks::deliveries)
+        .service(follow_ups::list)
+        .service(follow_ups::create)
+        .service(follow_ups::get)
+        .service(follow_ups::update)
+        .service(follow_ups::transition)
         .service(problems::page);
 }
 
