@@ -3,7 +3,7 @@
 //! write that was acknowledged with a 2xx must be there afterwards with its
 //! event, `seq` must stay gap-free and the hash chain must verify. SQLite
 //! always; PostgreSQL when `PLANLEDGER_TEST_DATABASE_URL` is set (and must,
-//! under CI). Rounds: `PLANLEDGER_CRASH_ROUNDS` (default 3; the full run is 20).
+//! under CI). Rounds: `PLANLEDGER_CRASH_ROUNDS` (default 20).
 
 use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet};
@@ -123,7 +123,7 @@ async fn crash_rounds(database_url: &str, label: &str) {
     let rounds: usize = std::env::var("PLANLEDGER_CRASH_ROUNDS")
         .ok()
         .and_then(|r| r.parse().ok())
-        .unwrap_or(3);
+        .unwrap_or(20);
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .build()
