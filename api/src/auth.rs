@@ -259,3 +259,20 @@ fn authenticate(request: &HttpRequest) -> Result<Option<VerifiedToken>, ApiError
         .map(Some)
         .map_err(|reason| ApiError::invalid_token(format!("invalid token: {reason}")))
 }
+
+/// Middleware: every change needs a token, so an anonymous write is answered 401 before its
+/// body is read or checked (the token endpoint, which takes client credentials, excepted).
+pub async fn require_token_for_writes(
+    request: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
+) -> Result<actix_web::dev::ServiceResponse<actix_web::body::BoxBody>, actix_web::Error> {
+    use actix_web::http::Method;
+    use actix_web::ResponseError;
+    let writes = matches!(*request.method(), Method::POST | Method::PUT | Method::PATCH | Method::DELETE);
+    let exempt = request.path() == "/v1/oauth/token" || !request.path().starts_with("/v1/");
+    if writes && !exempt && !request.headers().contains_key(header::AUTHORIZATION) {
+        let response = ApiError::unauthorized("this needs a bearer token").error_response();
+        return Ok(request.into_response(response));
+    }
+    next.call(request).await.map(actix_web::dev::ServiceResponse::map_into_boxed_body)
+}

@@ -10,6 +10,7 @@ pub mod notifier;
 pub mod routes;
 pub mod state;
 pub mod telemetry;
+pub mod webhooks;
 
 use crate::auth::{Authenticator, JwtSettings};
 use crate::error::{ApiError, Problem, ProblemKind};
@@ -42,6 +43,8 @@ pub struct Settings {
     pub rate_burst: u32,
     /// Read the client address from `X-Forwarded-For` (behind a trusted proxy).
     pub trust_forwarded: bool,
+    /// The webhook delivery worker: retry schedule, poll interval, attempt timeout.
+    pub webhooks: webhooks::WebhookSettings,
 }
 
 /// The OpenAPI document, generated from the handlers.
@@ -118,12 +121,15 @@ pub fn start(settings: &Settings, store: Store) -> std::io::Result<Running> {
     let listener = TcpListener::bind(&settings.bind)
         .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {}: {e}", settings.bind)))?;
     let address = listener.local_addr()?;
+    // The apps hold the worker, so it stops with the server when they are dropped.
+    let webhook_worker = web::Data::new(webhooks::spawn(state.store.clone(), settings.webhooks.clone())?);
     let server = HttpServer::new(move || {
         // The last wrap is the outermost: telemetry sees every answer, security
         // headers go on all of them, and CORS headers also on a 429.
         App::new()
             .app_data(state.clone())
             .app_data(rate_limits.clone())
+            .app_data(webhook_worker.clone())
             .app_data(
                 web::QueryConfig::default().error_handler(|error, _| ApiError::bad_request(error.to_string()).into()),
             )

@@ -3,6 +3,7 @@
 use clap::{Args, Parser, Subcommand};
 use planledger_api::auth::{Authenticator, IdentityProvider, JwtSettings};
 use planledger_api::telemetry::{self, LogFormat};
+use planledger_api::webhooks::{parse_schedule, WebhookSettings};
 use planledger_api::{Settings, DEMO_DATA};
 use planledger_domain::ids::OrganizationId;
 use planledger_domain::import::read_document;
@@ -90,6 +91,15 @@ enum Command {
         /// Take the client address from the last `X-Forwarded-For` entry (only behind a proxy that sets it).
         #[arg(long, env = "PLANLEDGER_TRUST_FORWARDED", default_value_t = false, action = clap::ArgAction::Set)]
         trust_forwarded: bool,
+        /// Delays before each attempt at delivering an event to a webhook, comma-separated
+        /// (ms, s, m, h, d); the first attempt is immediate, and when the last fails the
+        /// subscription is disabled.
+        #[arg(
+            long,
+            env = "PLANLEDGER_WEBHOOK_RETRY_SCHEDULE",
+            default_value = "0s,5s,5m,30m,2h,5h,10h,10h"
+        )]
+        webhook_retry_schedule: String,
         /// Import the demo plans (Region Jämtland Härjedalen) and print an admin token.
         #[arg(long)]
         demo: bool,
@@ -229,6 +239,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             rate_limit,
             rate_burst,
             trust_forwarded,
+            webhook_retry_schedule,
             demo,
             jwt,
         } => {
@@ -242,6 +253,11 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
                 rate_limit,
                 rate_burst,
                 trust_forwarded,
+                webhooks: WebhookSettings {
+                    retry_schedule: parse_schedule(&webhook_retry_schedule)
+                        .map_err(|e| Failure(format!("PLANLEDGER_WEBHOOK_RETRY_SCHEDULE: {e}")))?,
+                    ..WebhookSettings::default()
+                },
             };
             let store = open_store(&cli.database)?;
             if demo {

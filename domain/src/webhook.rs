@@ -316,7 +316,7 @@ fn decode_base64(text: &str) -> Option<Vec<u8>> {
     }
     let trimmed = text.trim_end_matches('=');
     let padding = text.len() - trimmed.len();
-    if padding > 2 || (padding > 0 && text.len() % 4 != 0) || trimmed.len() % 4 == 1 {
+    if padding > 2 || (padding > 0 && !text.len().is_multiple_of(4)) || trimmed.len() % 4 == 1 {
         return None;
     }
     let mut out = Vec::with_capacity(trimmed.len() * 3 / 4);
@@ -443,9 +443,13 @@ mod tests {
             .into_webhook(Utc::now(), || SECRET.into())
             .expect_err("unknown type");
         assert_eq!(fields(error), ["types[1]"]);
-        let (webhook, _) = new("https://a.example/", &["plan.created", "plan.created", "webhook.updated"], None)
-            .into_webhook(Utc::now(), || SECRET.into())
-            .expect("valid");
+        let (webhook, _) = new(
+            "https://a.example/",
+            &["plan.created", "plan.created", "webhook.updated"],
+            None,
+        )
+        .into_webhook(Utc::now(), || SECRET.into())
+        .expect("valid");
         assert_eq!(webhook.types, ["plan.created", "webhook.updated"]);
     }
 
@@ -510,7 +514,11 @@ mod tests {
         assert_eq!(retry_delay(&schedule, 1, 0.0, None), Some(Duration::from_secs(5)));
         assert_eq!(retry_delay(&schedule, 2, 1.0, None), Some(Duration::from_secs(360)));
         assert_eq!(retry_delay(&schedule, 2, -1.0, None), Some(Duration::from_secs(240)));
-        assert_eq!(retry_delay(&schedule, 8, 0.0, None), None, "eight attempts, then disabled");
+        assert_eq!(
+            retry_delay(&schedule, 8, 0.0, None),
+            None,
+            "eight attempts, then disabled"
+        );
         let asked = Some(Duration::from_secs(60));
         assert_eq!(retry_delay(&schedule, 1, 0.0, asked), Some(Duration::from_secs(60)));
         assert_eq!(retry_delay(&schedule, 2, 0.0, asked), Some(Duration::from_secs(300)));

@@ -32,6 +32,9 @@ const DESCRIPTION: &str = include_str!("description.md");
         (name = "events", description = "The gap-free, hash-chained event log."),
         (name = "import", description = "Bulk import of plans in the import format, and the export in it."),
         (name = "reports", description = "Reports for scheduled scripts, as JSON or CSV."),
+        (name = "follow-ups", description = "Follow-up reports (uppföljning: delårs- and årsbokslut) and their approval."),
+        (name = "indicators", description = "Indicators (mätetal, Öppna jämförelser, Kolada), their values and comparisons."),
+        (name = "webhooks", description = "Signed webhook deliveries of the event log."),
         (name = "clients", description = "API clients of municipal systems and their OAuth 2.0 client-credentials tokens."),
     )
 )]

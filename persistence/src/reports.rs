@@ -10,6 +10,22 @@ use planledger_domain::activity::ActivityStatus;
 use planledger_domain::plan::PlanStatus;
 use planledger_domain::report::OverdueActivity;
 
+/// The columns the overdue report reads, in select order.
+#[derive(Queryable)]
+struct OverdueRow {
+    organization_id: String,
+    plan_id: String,
+    plan_title: String,
+    diary_number: Option<String>,
+    goal_id: String,
+    goal_number: Option<String>,
+    activity_id: String,
+    activity_title: String,
+    due_date: Option<NaiveDate>,
+    status: String,
+    responsible_execution: Option<String>,
+}
+
 impl Store {
     /// Activities of plans in force (adopted or under revision) past their due date on `as_of`
     /// and neither done nor cancelled, the longest overdue first.
@@ -31,19 +47,7 @@ impl Store {
             {
                 query = query.filter(plans::organization_id.eq_any(organizations));
             }
-            let rows: Vec<(
-                String,
-                String,
-                String,
-                Option<String>,
-                String,
-                Option<String>,
-                String,
-                String,
-                Option<NaiveDate>,
-                String,
-                Option<String>,
-            )> = query
+            let rows: Vec<OverdueRow> = query
                 .select((
                     plans::organization_id,
                     plans::id,
@@ -61,19 +65,19 @@ impl Store {
             Ok(rows
                 .into_iter()
                 .filter_map(|row| {
-                    let due_date = row.8?;
+                    let due_date = row.due_date?;
                     Some(OverdueActivity {
-                        organization_id: row.0,
-                        plan_id: row.1,
-                        plan_title: row.2,
-                        diary_number: row.3,
-                        goal_id: row.4,
-                        goal_number: row.5,
-                        activity_id: row.6,
-                        activity_title: row.7,
+                        organization_id: row.organization_id,
+                        plan_id: row.plan_id,
+                        plan_title: row.plan_title,
+                        diary_number: row.diary_number,
+                        goal_id: row.goal_id,
+                        goal_number: row.goal_number,
+                        activity_id: row.activity_id,
+                        activity_title: row.activity_title,
                         due_date,
-                        status: row.9,
-                        responsible_execution: row.10,
+                        status: row.status,
+                        responsible_execution: row.responsible_execution,
                         days_overdue: (as_of - due_date).num_days(),
                     })
                 })

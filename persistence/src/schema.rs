@@ -198,3 +198,55 @@ diesel::table! {
 
 diesel::joinable!(webhook_deliveries -> webhooks (webhook_id));
 diesel::allow_tables_to_appear_in_same_query!(webhooks, webhook_deliveries);
+
+diesel::table! {
+    follow_ups (id) {
+        id -> Text,
+        plan_id -> Text,
+        period -> Text,
+        kind -> Text,
+        status -> Text,
+        summary -> Nullable<Text>,
+        goal_assessments -> Text,
+        activity_updates -> Text,
+        measurements -> Text,
+        submitted_by -> Nullable<Text>,
+        submitted_at -> Nullable<Timestamp>,
+        approved_by -> Nullable<Text>,
+        approved_at -> Nullable<Timestamp>,
+        revision -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    indicators (id) {
+        id -> Text,
+        code -> Text,
+        title -> Text,
+        unit -> Text,
+        direction -> Text,
+        source -> Text,
+        update_frequency -> Text,
+        target -> Nullable<Double>,
+        organization_id -> Text,
+        revision -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    indicator_values (indicator_id, organization_id, period, gender) {
+        indicator_id -> Text,
+        organization_id -> Text,
+        period -> Text,
+        gender -> Text,
+        value -> Nullable<Double>,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(indicator_values -> indicators (indicator_id));
+diesel::allow_tables_to_appear_in_same_query!(indicators, indicator_values, organizations);

@@ -156,7 +156,7 @@ impl DeliveryRow {
 
 /// A delivery the worker is to attempt, under the lease it took: the event, and where and how
 /// to send it.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct PendingDelivery {
     pub webhook_id: WebhookId,
     pub url: String,
@@ -165,9 +165,23 @@ pub struct PendingDelivery {
     /// Which attempt at this event this is: 1 for the first.
     pub attempt: i32,
     pub event: Event,
-    /// The subscription's revision when the lease was taken: an admin's change since then (a
-    /// replay, a delete) wins over this attempt's outcome.
+    /// The subscription's revision and cursor when the lease was taken: when they or the attempt
+    /// count changed since (an admin's replay or delete, or another worker's attempt after this
+    /// one's lease was lost), this attempt's outcome changes nothing but the attempts' record.
     revision: i64,
+    cursor: i64,
+}
+
+impl std::fmt::Debug for PendingDelivery {
+    /// Everything but the secret, which must not reach a log.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PendingDelivery")
+            .field("webhook_id", &self.webhook_id)
+            .field("url", &self.url)
+            .field("attempt", &self.attempt)
+            .field("seq", &self.event.seq)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What follows an attempt, as the worker decided it from the answer and the retry schedule.
@@ -210,10 +224,7 @@ fn about(webhook: &Webhook) -> About<'_> {
 }
 
 fn head_seq(conn: &mut DbConnection) -> Result<i64, StoreError> {
-    Ok(event_log_head::table
-        .find(1)
-        .select(event_log_head::seq)
-        .first(conn)?)
+    Ok(event_log_head::table.find(1).select(event_log_head::seq).first(conn)?)
 }
 
 fn load_row(conn: &mut DbConnection, id: &str) -> Result<Option<WebhookRow>, StoreError> {
@@ -252,7 +263,11 @@ macro_rules! takeable {
     ($query:expr, $now:expr) => {
         $query
             .filter(webhooks::status.eq(WebhookStatus::Active.as_str()))
-            .filter(webhooks::next_attempt_at.is_null().or(webhooks::next_attempt_at.le($now)))
+            .filter(
+                webhooks::next_attempt_at
+                    .is_null()
+                    .or(webhooks::next_attempt_at.le($now)),
+            )
             .filter(webhooks::leased_until.is_null().or(webhooks::leased_until.lt($now)))
     };
 }
@@ -495,6 +510,7 @@ impl Store {
                 attempt: webhook.failed_attempts + 1,
                 event,
                 revision,
+                cursor: webhook.last_delivered_seq,
             })),
             None => {
                 // Nothing after the cursor is for this subscription: skip what was looked at.
@@ -513,16 +529,22 @@ impl Store {
         }
     }
 
-    /// Records an attempt and what follows it, and lets the lease go. The cursor moves only on
-    /// `Delivered`, in the same transaction as the attempt's record. When the subscription
-    /// changed since the lease was taken (a replay, a delete) or the lease was lost, only the
-    /// attempt is recorded.
+    /// Records an attempt and what follows it, and lets the lease go (also when recording
+    /// fails). The cursor moves only on `Delivered`, in the same transaction as the attempt's
+    /// record. When the subscription changed since the lease was taken (see [`PendingDelivery`]),
+    /// only the attempt is recorded.
     pub fn finish_delivery(
         &self,
         pending: &PendingDelivery,
         owner: &str,
         report: &AttemptReport,
     ) -> Result<(), StoreError> {
+        let recorded = self.record_attempt(pending, report);
+        let released = self.release_webhook(&pending.webhook_id, owner);
+        recorded.and(released)
+    }
+
+    fn record_attempt(&self, pending: &PendingDelivery, report: &AttemptReport) -> Result<(), StoreError> {
         let id = pending.webhook_id.as_str();
         let next_attempt_at = match &report.next {
             AfterAttempt::RetryAt(at) => Some(at.naive_utc()),
@@ -546,10 +568,13 @@ impl Store {
             error: report.error.clone(),
             next_attempt_at,
         };
-        let still_ours = webhooks::table
+        // Compared with the state the attempt was based on, not with the lease: a lease let go
+        // early (by a stop) must not lose the outcome, and one taken over must not apply it twice.
+        let unchanged = webhooks::table
             .filter(webhooks::id.eq(id))
-            .filter(webhooks::lease_owner.eq(owner))
-            .filter(webhooks::revision.eq(pending.revision));
+            .filter(webhooks::revision.eq(pending.revision))
+            .filter(webhooks::last_delivered_seq.eq(pending.cursor))
+            .filter(webhooks::failed_attempts.eq(pending.attempt - 1));
         match &report.next {
             AfterAttempt::Delivered | AfterAttempt::RetryAt(_) => {
                 let mut conn = self.connection()?;
@@ -559,65 +584,49 @@ impl Store {
                     diesel::insert_into(webhook_deliveries::table)
                         .values(&record)
                         .execute(conn)?;
-                    let release = (
-                        webhooks::leased_until.eq(None::<NaiveDateTime>),
-                        webhooks::lease_owner.eq(None::<String>),
-                    );
                     if report.next == AfterAttempt::Delivered {
-                        diesel::update(still_ours)
+                        diesel::update(unchanged)
                             .set((
                                 webhooks::last_delivered_seq.eq(pending.event.seq),
                                 webhooks::failed_attempts.eq(0),
                                 webhooks::next_attempt_at.eq(None::<NaiveDateTime>),
-                                release,
                             ))
                             .execute(conn)?;
                     } else {
-                        diesel::update(still_ours)
+                        diesel::update(unchanged)
                             .set((
                                 webhooks::failed_attempts.eq(pending.attempt),
                                 webhooks::next_attempt_at.eq(next_attempt_at),
-                                release,
                             ))
                             .execute(conn)?;
                     }
                     Ok(())
-                })?;
+                })
             }
-            AfterAttempt::Disable(reason) => {
-                self.write(|conn| {
-                    diesel::insert_into(webhook_deliveries::table)
-                        .values(&record)
-                        .execute(conn)?;
-                    let row = still_ours
-                        .select(WebhookRow::as_select())
-                        .first(conn)
-                        .optional()?;
-                    let Some(row) = row else { return Ok(()) };
-                    let mut webhook = row.into_domain()?;
-                    let now = crate::now();
-                    let from = webhook.status;
-                    webhook.failed_attempts = pending.attempt;
-                    webhook.change_status(WebhookStatus::Disabled, Some(reason.clone()), now)?;
-                    diesel::update(webhooks::table.find(id))
-                        .set((
-                            WebhookChanges::of(&webhook),
-                            webhooks::leased_until.eq(None::<NaiveDateTime>),
-                            webhooks::lease_owner.eq(None::<String>),
-                        ))
-                        .execute(conn)?;
-                    let mut work = Work {
-                        conn,
-                        actor: Caller::System.actor(),
-                        now,
-                    };
-                    let data = json!({ "from": from, "to": webhook.status, "reason": reason, "snapshot": webhook });
-                    work.record(about(&webhook), EventAction::StatusChanged, data)?;
-                    Ok(())
-                })?;
-            }
+            AfterAttempt::Disable(reason) => self.write(|conn| {
+                diesel::insert_into(webhook_deliveries::table)
+                    .values(&record)
+                    .execute(conn)?;
+                let row = unchanged.select(WebhookRow::as_select()).first(conn).optional()?;
+                let Some(row) = row else { return Ok(()) };
+                let mut webhook = row.into_domain()?;
+                let now = crate::now();
+                let from = webhook.status;
+                webhook.failed_attempts = pending.attempt;
+                webhook.change_status(WebhookStatus::Disabled, Some(reason.clone()), now)?;
+                diesel::update(webhooks::table.find(id))
+                    .set(WebhookChanges::of(&webhook))
+                    .execute(conn)?;
+                let mut work = Work {
+                    conn,
+                    actor: Caller::System.actor(),
+                    now,
+                };
+                let data = json!({ "from": from, "to": webhook.status, "reason": reason, "snapshot": webhook });
+                work.record(about(&webhook), EventAction::StatusChanged, data)?;
+                Ok(())
+            }),
         }
-        self.release_webhook(&pending.webhook_id, owner)
     }
 
     /// Lets go of a lease this worker holds (after an attempt it gave up, or at shutdown).

@@ -10,6 +10,7 @@
 use diesel::connection::SimpleConnection;
 use diesel::Connection;
 use planledger_api::auth::{Authenticator, JwtSettings};
+use planledger_api::webhooks::WebhookSettings;
 use planledger_api::{Running, Settings};
 use planledger_domain::ids::OrganizationId;
 use planledger_domain::permissions::Role;
@@ -91,6 +92,12 @@ fn settings() -> Settings {
         rate_limit: 0,
         rate_burst: 0,
         trust_forwarded: false,
+        // A short schedule (5 attempts in about a second) and a quick poll, so retries show in a test.
+        webhooks: WebhookSettings {
+            retry_schedule: [0, 100, 200, 300, 500].map(Duration::from_millis).to_vec(),
+            poll_interval: Duration::from_millis(50),
+            timeout: Duration::from_secs(2),
+        },
     }
 }
 
@@ -137,6 +144,23 @@ impl TestApp {
     /// A second planledger process on this one's database, as a region runs several behind a load balancer.
     pub fn another_process(&self) -> TestApp {
         Self::start_on(self.backend, self.database.clone(), |_| {})
+    }
+
+    /// Stops this planledger, as a restart does, and starts a new one on the same database with
+    /// the test settings as `configure` changes them.
+    pub fn restart_with(mut self, configure: impl FnOnce(&mut Settings)) -> TestApp {
+        self.stop();
+        Self::start_on(self.backend, self.database.clone(), configure)
+    }
+
+    /// Stops the server and waits for its runtime to end (its background tasks with it).
+    fn stop(&mut self) {
+        if let Some(handle) = self.handle.take() {
+            futures::executor::block_on(handle.stop(false));
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
     }
 
     fn start_on(backend: Backend, database: Arc<TestDatabase>, configure: impl FnOnce(&mut Settings)) -> TestApp {
@@ -281,12 +305,7 @@ impl TestApp {
 
 impl Drop for TestApp {
     fn drop(&mut self) {
-        if let Some(handle) = self.handle.take() {
-            futures::executor::block_on(handle.stop(false));
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
+        self.stop();
     }
 }
 

@@ -4,6 +4,7 @@ mod clients;
 mod events;
 mod follow_ups;
 mod import;
+mod indicators;
 mod organizations;
 mod plans;
 pub mod problems;
@@ -66,6 +67,14 @@ pub fn configure(config: &mut ServiceConfig) {
         .service(follow_ups::get)
         .service(follow_ups::update)
         .service(follow_ups::transition)
+        .service(indicators::list)
+        .service(indicators::create)
+        .service(indicators::import_kolada)
+        .service(indicators::get)
+        .service(indicators::update)
+        .service(indicators::values)
+        .service(indicators::put_values)
+        .service(indicators::comparison)
         .service(problems::page);
 }
 

@@ -1,0 +1,2 @@
+DROP TABLE indicator_values;
+DROP TABLE indicators;
