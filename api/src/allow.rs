@@ -32,7 +32,10 @@ impl AllowedMethods {
 
     /// The `Allow` value for a path this service has, if it has it.
     pub fn for_path(&self, path: &str) -> Option<&str> {
-        self.0.iter().find(|(resource, _)| resource.is_match(path)).map(|(_, methods)| methods.as_str())
+        self.0
+            .iter()
+            .find(|(resource, _)| resource.is_match(path))
+            .map(|(_, methods)| methods.as_str())
     }
 }
 
@@ -43,7 +46,10 @@ mod tests {
     #[test]
     fn allow_lists_the_documented_methods_of_a_path() {
         let allowed = AllowedMethods::from_doc(&crate::api_doc());
-        assert_eq!(allowed.for_path("/v1/plans/0190a6b2-0000-7000-8000-000000000001"), Some("GET, PATCH"));
+        assert_eq!(
+            allowed.for_path("/v1/plans/0190a6b2-0000-7000-8000-000000000001"),
+            Some("GET, PATCH")
+        );
         assert_eq!(allowed.for_path("/v1/plans"), Some("GET, POST"));
         assert_eq!(allowed.for_path("/v1/nothing"), None);
     }

@@ -268,11 +268,16 @@ pub async fn require_token_for_writes(
 ) -> Result<actix_web::dev::ServiceResponse<actix_web::body::BoxBody>, actix_web::Error> {
     use actix_web::http::Method;
     use actix_web::ResponseError;
-    let writes = matches!(*request.method(), Method::POST | Method::PUT | Method::PATCH | Method::DELETE);
+    let writes = matches!(
+        *request.method(),
+        Method::POST | Method::PUT | Method::PATCH | Method::DELETE
+    );
     let exempt = request.path() == "/v1/oauth/token" || !request.path().starts_with("/v1/");
     if writes && !exempt && !request.headers().contains_key(header::AUTHORIZATION) {
         let response = ApiError::unauthorized("this needs a bearer token").error_response();
         return Ok(request.into_response(response));
     }
-    next.call(request).await.map(actix_web::dev::ServiceResponse::map_into_boxed_body)
+    next.call(request)
+        .await
+        .map(actix_web::dev::ServiceResponse::map_into_boxed_body)
 }

@@ -1,6 +1,7 @@
 //! planledger's HTTP API: routes, extractors, problem+json, the server, and
 //! what the `planledger` binary runs.
 
+pub mod allow;
 pub mod auth;
 pub mod error;
 pub mod extract;
@@ -68,15 +69,24 @@ pub fn api_doc_json() -> String {
     text
 }
 
-/// What no route answered: a known path with another method is 405, anything else 404.
-async fn no_route(request: actix_web::HttpRequest) -> Result<HttpResponse, ApiError> {
-    if request.resource_map().has_resource(request.path()) {
-        return Err(ApiError::new(
-            ProblemKind::MethodNotAllowed,
-            format!("{} is not allowed on {}", request.method(), request.path()),
-        ));
+/// What no route answered: a known path with another method is 405 with `Allow`, anything else 404.
+async fn no_route(request: actix_web::HttpRequest, allowed: web::Data<allow::AllowedMethods>) -> HttpResponse {
+    use actix_web::ResponseError;
+    match allowed.for_path(request.path()) {
+        Some(methods) => {
+            let detail = format!(
+                "{} is not allowed on {}; it takes {methods}",
+                request.method(),
+                request.path()
+            );
+            let mut response = ApiError::new(ProblemKind::MethodNotAllowed, detail).error_response();
+            if let Ok(value) = actix_web::http::header::HeaderValue::from_str(methods) {
+                response.headers_mut().insert(actix_web::http::header::ALLOW, value);
+            }
+            response
+        }
+        None => ApiError::new(ProblemKind::NotFound, "no such path").error_response(),
     }
-    Err(ApiError::new(ProblemKind::NotFound, "no such path"))
 }
 
 async fn docs_redirect() -> HttpResponse {
@@ -107,6 +117,7 @@ pub fn start(settings: &Settings, store: Store) -> std::io::Result<Running> {
         notifier,
     });
     let doc = api_doc();
+    let allowed = web::Data::new(allow::AllowedMethods::from_doc(&doc));
     let cors_origins = settings
         .cors_origins
         .iter()
@@ -130,11 +141,13 @@ pub fn start(settings: &Settings, store: Store) -> std::io::Result<Running> {
             .app_data(state.clone())
             .app_data(rate_limits.clone())
             .app_data(webhook_worker.clone())
+            .app_data(allowed.clone())
             .app_data(
                 web::QueryConfig::default().error_handler(|error, _| ApiError::bad_request(error.to_string()).into()),
             )
             .app_data(web::PathConfig::default().error_handler(|_, _| ApiError::not_found("resource").into()))
             .wrap(from_fn(idempotency::idempotent_posts))
+            .wrap(from_fn(auth::require_token_for_writes))
             .wrap(from_fn(extract::not_modified))
             .wrap(from_fn(guard::limit_rate))
             .wrap(guard::cors(&cors_origins))

@@ -160,3 +160,26 @@ mod nesting {
         }
     }
 }
+
+mod methods {
+    use planledger_tests::{backend_tests, send};
+
+    backend_tests! {
+        async fn a_method_a_path_does_not_take_is_405_with_allow(app: TestApp) {
+            let reply = send(app.client.put(format!("{}/v1/plans", app.base_url)).bearer_auth(app.root_token())).await;
+            reply.problem(405);
+            assert_eq!(reply.header("allow").as_deref(), Some("GET, POST"));
+            let one = format!("{}/v1/organizations/00000000-0000-0000-0000-000000000000", app.base_url);
+            let reply = send(app.client.delete(one).bearer_auth(app.root_token())).await;
+            assert_eq!(reply.header("allow").as_deref(), Some("GET, PATCH"));
+            send(app.client.put(format!("{}/v1/nowhere", app.base_url)).bearer_auth(app.root_token())).await.problem(404);
+        }
+
+        async fn an_anonymous_write_is_401_before_its_body_is_read(app: TestApp) {
+            let reply = send(app.client.post(format!("{}/v1/plans", app.base_url)).body("{not json")).await;
+            reply.problem(401);
+            let reply = send(app.client.patch(format!("{}/v1/plans/not-an-id", app.base_url))).await;
+            reply.problem(401);
+        }
+    }
+}

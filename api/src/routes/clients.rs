@@ -34,6 +34,7 @@ impl From<Page<ApiClient>> for ClientList {
 
 /// Registers an API client for an organization (admin in its scope). The secret is in this answer only.
 #[utoipa::path(
+    operation_id = "create_client",
     tag = "clients",
     request_body = NewApiClient,
     security(("bearer" = [])),
@@ -60,6 +61,7 @@ pub async fn create(
 
 /// The API clients of the organizations in the admin's scope (never their secrets).
 #[utoipa::path(
+    operation_id = "list_clients",
     tag = "clients",
     params(PageQuery),
     security(("bearer" = [])),
@@ -80,6 +82,7 @@ pub async fn list(
 
 /// Revokes an API client: it gets no new tokens, and the tokens it holds stop working at once.
 #[utoipa::path(
+    operation_id = "revoke_client",
     tag = "clients",
     params(("id" = String, Path, format = "uuid"), ("If-Match" = Option<String>, Header, description = "The ETag last read")),
     security(("bearer" = [])),
@@ -203,6 +206,7 @@ fn credentials(request: &HttpRequest, form: &TokenRequest) -> Result<(String, St
 
 /// Exchanges an API client's credentials for a short-lived bearer token (OAuth 2.0 client credentials).
 #[utoipa::path(
+    operation_id = "issue_client_token",
     tag = "clients",
     request_body(content = TokenRequest, content_type = "application/x-www-form-urlencoded"),
     security((), ("basic" = [])),

@@ -168,6 +168,7 @@ async fn page_after_waiting(
 /// The event log, oldest first, as the token's scope may see it; with `wait`, a long-poll;
 /// with `Accept: application/cloudevents-batch+json`, as a CloudEvents 1.0 batch.
 #[utoipa::path(
+    operation_id = "list_events",
     tag = "events",
     params(LogPageQuery, EventQuery, WaitQuery),
     security(("bearer" = [])),
@@ -302,6 +303,7 @@ impl Stream {
 /// The event log as Server-Sent Events (`id:` = seq, `event:` = type, `data:` = the event),
 /// resumable with `Last-Event-ID`, with keep-alive comments every 15 seconds.
 #[utoipa::path(
+    operation_id = "stream_events",
     tag = "events",
     params(StreamQuery, EventQuery),
     security(("bearer" = [])),
@@ -350,6 +352,7 @@ pub async fn stream(
 
 /// Recomputes the hash chain over the whole log and names the first broken seq.
 #[utoipa::path(
+    operation_id = "verify_events",
     tag = "events",
     security(("bearer" = [])),
     responses((status = 200, description = "The verification", body = LogVerification), ReadProblems)

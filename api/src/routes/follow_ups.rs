@@ -42,6 +42,7 @@ pub struct FollowUpQuery {
 /// A plan's follow-up reports, oldest first. Without a token (or outside the
 /// plan's scope) only the approved reports of a public plan are listed.
 #[utoipa::path(
+    operation_id = "list_follow_ups",
     tag = "follow-ups",
     params(("id" = String, Path, format = "uuid"), FollowUpQuery, PageQuery),
     security((), ("bearer" = [])),
@@ -73,6 +74,7 @@ pub async fn list(
 /// Writes a follow-up report for a plan, as a `draft` (editor). One report
 /// not yet approved per plan, period and kind.
 #[utoipa::path(
+    operation_id = "create_follow_up",
     tag = "follow-ups",
     params(("id" = String, Path, format = "uuid")),
     request_body = NewFollowUp,
@@ -100,6 +102,7 @@ pub async fn create(
 
 /// One follow-up report. Without a token only approved reports of public plans are found.
 #[utoipa::path(
+    operation_id = "get_follow_up",
     tag = "follow-ups",
     params(("id" = String, Path, format = "uuid")),
     security((), ("bearer" = [])),
@@ -115,6 +118,7 @@ pub async fn get(state: web::Data<AppState>, auth: Auth, id: web::Path<String>) 
 
 /// Changes a draft report (editor); a report in any other status is 409.
 #[utoipa::path(
+    operation_id = "update_follow_up",
     tag = "follow-ups",
     params(("id" = String, Path, format = "uuid"), ("If-Match" = Option<String>, Header, description = "The ETag last read")),
     request_body = FollowUpPatch,
@@ -143,6 +147,7 @@ pub async fn update(
 /// in the same transaction, each as its own status-change event; if any is
 /// illegal the approval is 409 and nothing changes.
 #[utoipa::path(
+    operation_id = "transition_follow_up",
     tag = "follow-ups",
     params(("id" = String, Path, format = "uuid"), ("If-Match" = Option<String>, Header, description = "The ETag last read")),
     request_body = FollowUpTransition,

@@ -10,6 +10,7 @@ use planledger_domain::import::{read_document, ImportSummary};
 
 /// Imports plans in the import format, all or nothing, idempotently.
 #[utoipa::path(
+    operation_id = "import_plans",
     tag = "import",
     request_body(content = Object, description = "The import format: `{\"organization\": {...}, \"plans\": [...]}`"),
     security(("bearer" = [])),
@@ -39,6 +40,7 @@ pub struct ExportQuery {
 /// The organization's plans that the caller may read, in the import format: an export
 /// imported into an empty installation gives the same plans.
 #[utoipa::path(
+    operation_id = "export_plans",
     tag = "import",
     params(ExportQuery),
     security((), ("bearer" = [])),

@@ -78,6 +78,7 @@ pub struct IndicatorQuery {
 
 /// The indicators; public material, readable without a token while public read is on.
 #[utoipa::path(
+    operation_id = "list_indicators",
     tag = "indicators",
     params(IndicatorQuery, PageQuery),
     security((), ("bearer" = [])),
@@ -107,6 +108,7 @@ pub async fn list(
 /// Creates an indicator (`editor` in the scope of `organization_id`, the root by default).
 /// `code` is unique: a second indicator with the same code is 409.
 #[utoipa::path(
+    operation_id = "create_indicator",
     tag = "indicators",
     request_body = NewIndicator,
     security(("bearer" = [])),
@@ -129,6 +131,7 @@ pub async fn create(
 
 /// One indicator, with `stale` computed from its newest value.
 #[utoipa::path(
+    operation_id = "get_indicator",
     tag = "indicators",
     params(("id" = String, Path, format = "uuid")),
     security((), ("bearer" = [])),
@@ -144,6 +147,7 @@ pub async fn get(state: web::Data<AppState>, auth: Auth, id: web::Path<String>) 
 
 /// Changes an indicator (`editor` in the scope of its organization).
 #[utoipa::path(
+    operation_id = "update_indicator",
     tag = "indicators",
     params(("id" = String, Path, format = "uuid"), ("If-Match" = Option<String>, Header, description = "The ETag last read")),
     request_body = IndicatorPatch,
@@ -179,6 +183,7 @@ pub struct ValueQuery {
 /// An indicator's values, ordered by organization, period and gender. A missing value has
 /// `value: null`.
 #[utoipa::path(
+    operation_id = "list_indicator_values",
     tag = "indicators",
     params(("id" = String, Path, format = "uuid"), ValueQuery, PageQuery),
     security((), ("bearer" = [])),
@@ -214,6 +219,7 @@ pub async fn values(
 /// organization). `value: null` stores the value as missing, never as 0. A batch that changes
 /// anything appends one `indicator.values_imported` event with its counts and organization ids.
 #[utoipa::path(
+    operation_id = "put_indicator_values",
     tag = "indicators",
     params(("id" = String, Path, format = "uuid")),
     request_body = ValuesBatch,
@@ -243,6 +249,7 @@ pub async fn put_values(
 /// map to no organization and organizations outside the caller's scope are reported and
 /// skipped. Each indicator changed appends one `indicator.values_imported` event.
 #[utoipa::path(
+    operation_id = "import_kolada",
     tag = "indicators",
     request_body = KoladaData,
     security(("bearer" = [])),
@@ -282,6 +289,7 @@ pub struct ComparisonQuery {
 /// for increasing indicators and `≤` for decreasing ones. `trend` is the organization's values
 /// by period, oldest first (`null` where missing).
 #[utoipa::path(
+    operation_id = "compare_indicator",
     tag = "indicators",
     params(("id" = String, Path, format = "uuid"), ComparisonQuery),
     security((), ("bearer" = [])),

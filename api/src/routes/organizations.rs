@@ -27,6 +27,7 @@ pub struct OrganizationQuery {
 
 /// The organization directory, readable with any valid token.
 #[utoipa::path(
+    operation_id = "list_organizations",
     tag = "organizations",
     params(OrganizationQuery, PageQuery),
     security(("bearer" = [])),
@@ -66,6 +67,7 @@ pub async fn list(
 
 /// Creates an organization (admin of the parent's scope).
 #[utoipa::path(
+    operation_id = "create_organization",
     tag = "organizations",
     request_body = NewOrganization,
     security(("bearer" = [])),
@@ -93,6 +95,7 @@ pub async fn create(
 
 /// One organization.
 #[utoipa::path(
+    operation_id = "get_organization",
     tag = "organizations",
     params(("id" = String, Path, format = "uuid")),
     security(("bearer" = [])),
@@ -111,6 +114,7 @@ pub async fn get(state: web::Data<AppState>, auth: Auth, id: web::Path<String>) 
 
 /// Changes an organization (admin of its scope).
 #[utoipa::path(
+    operation_id = "update_organization",
     tag = "organizations",
     params(("id" = String, Path, format = "uuid"), ("If-Match" = Option<String>, Header, description = "The ETag last read")),
     request_body = OrganizationPatch,

@@ -64,6 +64,7 @@ impl PlanQuery {
 
 /// Plans the caller may see: in its scope, and public material.
 #[utoipa::path(
+    operation_id = "list_plans",
     tag = "plans",
     params(PlanQuery, PageQuery),
     security((), ("bearer" = [])),
@@ -85,6 +86,7 @@ pub async fn list(
 
 /// Creates a plan, as a `draft` (editor in the organization's scope).
 #[utoipa::path(
+    operation_id = "create_plan",
     tag = "plans",
     request_body = NewPlan,
     security(("bearer" = [])),
@@ -110,6 +112,7 @@ pub struct AsOfQuery {
 
 /// One plan with its progress, its goals and their activities; with `as_of`, as it stood then.
 #[utoipa::path(
+    operation_id = "get_plan",
     tag = "plans",
     params(("id" = String, Path, format = "uuid"), AsOfQuery),
     security((), ("bearer" = [])),
@@ -143,6 +146,7 @@ pub async fn get(
 
 /// Changes a plan's fields (editor). The status moves only through transitions.
 #[utoipa::path(
+    operation_id = "update_plan",
     tag = "plans",
     params(("id" = String, Path, format = "uuid"), ("If-Match" = Option<String>, Header, description = "The ETag last read")),
     request_body = PlanPatch,
@@ -167,6 +171,7 @@ pub async fn update(
 
 /// Moves a plan to another status, as the transition table allows (approver; withdrawing a draft: editor).
 #[utoipa::path(
+    operation_id = "transition_plan",
     tag = "plans",
     params(("id" = String, Path, format = "uuid"), ("If-Match" = Option<String>, Header, description = "The ETag last read")),
     request_body = TransitionRequest,
@@ -194,6 +199,7 @@ pub async fn transition(
 
 /// The plan's change log (ändringsförteckning), oldest first.
 #[utoipa::path(
+    operation_id = "get_plan_changelog",
     tag = "plans",
     params(("id" = String, Path, format = "uuid")),
     security((), ("bearer" = [])),
@@ -214,6 +220,7 @@ pub async fn changelog(
 
 /// The events of the plan and of everything under it (goals, activities), oldest first.
 #[utoipa::path(
+    operation_id = "get_plan_history",
     tag = "plans",
     params(("id" = String, Path, format = "uuid"), LogPageQuery),
     security((), ("bearer" = [])),
@@ -237,6 +244,7 @@ pub async fn history(
 
 /// The plan's goals in document order, each with its progress.
 #[utoipa::path(
+    operation_id = "list_goals",
     tag = "goals",
     params(("id" = String, Path, format = "uuid"), PageQuery),
     security((), ("bearer" = [])),
@@ -259,6 +267,7 @@ pub async fn list_goals(
 
 /// Adds a goal to a plan (editor).
 #[utoipa::path(
+    operation_id = "create_goal",
     tag = "goals",
     params(("id" = String, Path, format = "uuid")),
     request_body = NewGoal,
@@ -284,6 +293,7 @@ pub async fn create_goal(
 
 /// One goal with its progress.
 #[utoipa::path(
+    operation_id = "get_goal",
     tag = "goals",
     params(("id" = String, Path, format = "uuid")),
     security((), ("bearer" = [])),
@@ -299,6 +309,7 @@ pub async fn get_goal(state: web::Data<AppState>, auth: Auth, id: web::Path<Stri
 
 /// Changes a goal (editor); a `status` in the body is a status change.
 #[utoipa::path(
+    operation_id = "update_goal",
     tag = "goals",
     params(("id" = String, Path, format = "uuid"), ("If-Match" = Option<String>, Header, description = "The ETag last read")),
     request_body = GoalPatch,
@@ -329,6 +340,7 @@ pub struct ActivityQuery {
 
 /// The goal's activities in document order.
 #[utoipa::path(
+    operation_id = "list_activities",
     tag = "activities",
     params(("id" = String, Path, format = "uuid"), ActivityQuery, PageQuery),
     security((), ("bearer" = [])),
@@ -356,6 +368,7 @@ pub async fn list_activities(
 
 /// Adds an activity to a goal (editor).
 #[utoipa::path(
+    operation_id = "create_activity",
     tag = "activities",
     params(("id" = String, Path, format = "uuid")),
     request_body = NewActivity,
@@ -383,6 +396,7 @@ pub async fn create_activity(
 
 /// One activity.
 #[utoipa::path(
+    operation_id = "get_activity",
     tag = "activities",
     params(("id" = String, Path, format = "uuid")),
     security((), ("bearer" = [])),
@@ -402,6 +416,7 @@ pub async fn get_activity(
 
 /// Changes an activity (editor); a `status` in the body is a status change.
 #[utoipa::path(
+    operation_id = "update_activity",
     tag = "activities",
     params(("id" = String, Path, format = "uuid"), ("If-Match" = Option<String>, Header, description = "The ETag last read")),
     request_body = ActivityPatch,

@@ -5,6 +5,7 @@ use actix_web::{get, web, HttpResponse};
 
 /// A short page on a problem type.
 #[utoipa::path(
+    operation_id = "problem_page",
     tag = "service",
     params(("slug" = String, Path, description = "The problem type, e.g. `validation`")),
     responses(

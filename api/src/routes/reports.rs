@@ -73,6 +73,7 @@ pub struct OverdueReport {
 /// Activities of plans in force (adopted or under revision) past their `due_date` on `as_of`
 /// and neither done nor cancelled, the longest overdue first; as JSON or CSV.
 #[utoipa::path(
+    operation_id = "report_overdue_activities",
     tag = "reports",
     params(OverdueQuery, FormatQuery),
     security((), ("bearer" = [])),

@@ -21,6 +21,7 @@ pub async fn healthz() -> web::Json<Status> {
 
 /// The database is reachable and migrated.
 #[utoipa::path(
+    operation_id = "readyz",
     tag = "service",
     responses(
         (status = 200, description = "Ready to serve", body = Status),
