@@ -5,53 +5,15 @@
 //! always; PostgreSQL when `PLANLEDGER_TEST_DATABASE_URL` is set (and must,
 //! under CI). Rounds: `PLANLEDGER_CRASH_ROUNDS` (default 20).
 
+mod support;
+
 use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet};
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use support::{free_port, planledger, root_token, serve, PostgresSchema};
 
-const SECRET: &str = "planledger-crash-test-secret-0123456789ab";
 const WRITERS: usize = 4;
-
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn planledger(database_url: &str) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_planledger"));
-    command
-        .env("DATABASE_URL", database_url)
-        .env("PLANLEDGER_JWT_SECRET", SECRET)
-        .env("PLANLEDGER_RATE_LIMIT", "0")
-        .env("RUST_LOG", "error")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    command
-}
-
-async fn start(database_url: &str, port: u16, client: &reqwest::Client) -> Server {
-    let child = planledger(database_url)
-        .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
-        .spawn()
-        .expect("start planledger");
-    let server = Server(child);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if let Ok(response) = client.get(format!("http://127.0.0.1:{port}/readyz")).send().await {
-            if response.status().is_success() {
-                return server;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("planledger did not become ready");
-}
 
 /// What the writers were told succeeded: organization id → the highest acknowledged revision.
 type Acknowledged = Arc<Mutex<HashMap<String, i64>>>;
@@ -133,30 +95,12 @@ async fn crash_rounds(database_url: &str, label: &str) {
         .status()
         .expect("migrate")
         .success());
-    let output = planledger(database_url)
-        .args([
-            "token",
-            "issue",
-            "--org",
-            "SE",
-            "--roles",
-            "reader,admin",
-            "--ttl",
-            "1h",
-        ])
-        .stdout(Stdio::piped())
-        .output()
-        .expect("token");
-    let token = String::from_utf8(output.stdout).expect("utf-8").trim().to_owned();
+    let token = root_token(database_url);
     let acked: Acknowledged = Arc::default();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("port")
-        .local_addr()
-        .expect("address")
-        .port();
+    let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
     for _ in 0..rounds {
-        let mut server = start(database_url, port, &client).await;
+        let mut server = serve(database_url, port, &client).await;
         let writers: Vec<_> = (0..WRITERS)
             .map(|writer| {
                 tokio::spawn(write_until_killed(
@@ -171,14 +115,14 @@ async fn crash_rounds(database_url: &str, label: &str) {
         // A moment that differs every round: somewhere in the middle of writes.
         let pause = 150 + (uuid::Uuid::new_v4().as_u128() % 600) as u64;
         tokio::time::sleep(Duration::from_millis(pause)).await;
-        server.0.kill().expect("SIGKILL");
-        server.0.wait().expect("reaped");
+        server.child.kill().expect("SIGKILL");
+        server.child.wait().expect("reaped");
         for writer in writers {
             writer.await.expect("writer");
         }
         drop(server);
     }
-    let _server = start(database_url, port, &client).await;
+    let _server = serve(database_url, port, &client).await;
     let acked = acked.lock().expect("lock").clone();
     let events = all_events(&client, &base, &token).await;
     let seqs: Vec<i64> = events.iter().map(|e| e["seq"].as_i64().expect("seq")).collect();
@@ -241,34 +185,9 @@ async fn sqlite_loses_no_acknowledged_write_when_killed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_loses_no_acknowledged_write_when_killed() {
-    let Some(base_url) = std::env::var("PLANLEDGER_TEST_DATABASE_URL")
-        .ok()
-        .filter(|url| !url.is_empty())
-    else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must run the PostgreSQL tests: set PLANLEDGER_TEST_DATABASE_URL"
-        );
-        eprintln!("PLANLEDGER_TEST_DATABASE_URL is not set: this PostgreSQL test did not run");
+    let Some(schema) = PostgresSchema::create("planledger_crash").await else {
         return;
     };
-    let schema = format!("planledger_crash_{}", uuid::Uuid::new_v4().simple());
-    let (admin, connection) = tokio_postgres::connect(&base_url, tokio_postgres::NoTls)
-        .await
-        .expect("connect");
-    tokio::spawn(connection);
-    admin
-        .batch_execute(&format!("CREATE SCHEMA {schema}"))
-        .await
-        .expect("schema");
-    let separator = if base_url.contains('?') { '&' } else { '?' };
-    crash_rounds(
-        &format!("{base_url}{separator}options=-csearch_path%3D{schema}"),
-        "postgres",
-    )
-    .await;
-    admin
-        .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
-        .await
-        .expect("drop schema");
+    crash_rounds(&schema.url, "postgres").await;
+    schema.drop_schema().await;
 }

@@ -4,63 +4,14 @@
 //! another (PostgreSQL LISTEN/NOTIFY). Real processes of the real binary.
 //! Runs when `PLANLEDGER_TEST_DATABASE_URL` is set (and must, under CI).
 
+mod support;
+
 use serde_json::{json, Value};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-const SECRET: &str = "planledger-process-test-secret-0123456789";
-
-struct Server {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("port")
-        .local_addr()
-        .expect("address")
-        .port()
-}
-
-fn planledger(database_url: &str) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_planledger"));
-    command
-        .env("DATABASE_URL", database_url)
-        .env("PLANLEDGER_JWT_SECRET", SECRET)
-        .env("PLANLEDGER_RATE_LIMIT", "0")
-        .env("RUST_LOG", "warn");
-    command
-}
+use support::{free_port, planledger, root_token, serve, PostgresSchema, Server};
 
 async fn start(database_url: &str, client: &reqwest::Client) -> Server {
-    let port = free_port();
-    let child = planledger(database_url)
-        .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("start planledger");
-    let server = Server {
-        child,
-        url: format!("http://127.0.0.1:{port}"),
-    };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(response) = client.get(format!("{}/readyz", server.url)).send().await {
-            if response.status().is_success() {
-                return server;
-            }
-        }
-        assert!(Instant::now() < deadline, "planledger did not become ready");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    serve(database_url, free_port(), client).await
 }
 
 async fn create_organization(client: &reqwest::Client, url: &str, token: &str, name: &str) {
@@ -87,49 +38,17 @@ async fn events(client: &reqwest::Client, server: &Server, token: &str, query: &
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn processes_on_one_postgresql_share_one_ordered_log_and_wake_each_other() {
-    let Some(base_url) = std::env::var("PLANLEDGER_TEST_DATABASE_URL")
-        .ok()
-        .filter(|url| !url.is_empty())
-    else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must run the PostgreSQL tests: set PLANLEDGER_TEST_DATABASE_URL"
-        );
-        eprintln!("PLANLEDGER_TEST_DATABASE_URL is not set: this PostgreSQL test did not run");
+    let Some(schema) = PostgresSchema::create("planledger_processes").await else {
         return;
     };
-    let schema = format!("planledger_processes_{}", uuid::Uuid::new_v4().simple());
-    let (admin, connection) = tokio_postgres::connect(&base_url, tokio_postgres::NoTls)
-        .await
-        .expect("connect");
-    tokio::spawn(connection);
-    admin
-        .batch_execute(&format!("CREATE SCHEMA {schema}"))
-        .await
-        .expect("schema");
-    let separator = if base_url.contains('?') { '&' } else { '?' };
-    let database_url = format!("{base_url}{separator}options=-csearch_path%3D{schema}");
-
+    let database_url = schema.url.clone();
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(60))
         .build()
         .expect("client");
     let output = planledger(&database_url).args(["migrate"]).output().expect("migrate");
     assert!(output.status.success());
-    let output = planledger(&database_url)
-        .args([
-            "token",
-            "issue",
-            "--org",
-            "SE",
-            "--roles",
-            "reader,admin",
-            "--ttl",
-            "1h",
-        ])
-        .output()
-        .expect("token");
-    let token = String::from_utf8(output.stdout).expect("utf-8").trim().to_owned();
+    let token = root_token(&database_url);
     let servers = [start(&database_url, &client).await, start(&database_url, &client).await];
 
     // Writers on both processes at once.
@@ -194,8 +113,5 @@ async fn processes_on_one_postgresql_share_one_ordered_log_and_wake_each_other()
         String::from_utf8_lossy(&verify.stderr)
     );
     drop(servers);
-    admin
-        .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
-        .await
-        .expect("drop schema");
+    schema.drop_schema().await;
 }

@@ -12,43 +12,8 @@ use crate::DomainError;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
-use std::fmt;
 
-/// Id of a follow-up report.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[cfg_attr(feature = "openapi", schema(value_type = String, format = "uuid"))]
-#[serde(transparent)]
-pub struct FollowUpId(String);
-
-impl FollowUpId {
-    /// A new time-ordered id (UUIDv7), so ids sort by creation.
-    pub fn generate() -> Self {
-        Self(uuid::Uuid::now_v7().to_string())
-    }
-
-    /// Parses an id from text; `None` unless it is a UUID.
-    pub fn parse(text: &str) -> Option<Self> {
-        uuid::Uuid::parse_str(text)
-            .ok()
-            .map(|uuid| Self(uuid.hyphenated().to_string()))
-    }
-
-    /// Wraps an id read back from storage, which only ever holds ids this type wrote.
-    pub fn from_stored(text: String) -> Self {
-        Self(text)
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for FollowUpId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+pub use crate::ids::FollowUpId;
 
 /// What period a report covers: `interim` (delårsbokslut), `annual` (årsbokslut) or `final`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -76,6 +76,15 @@ id_type!(
     ClientId
 );
 
+id_type!(
+    /// Id of a follow-up report.
+    FollowUpId
+);
+id_type!(
+    /// Id of a webhook subscription.
+    WebhookId
+);
+
 impl OrganizationId {
     /// The root organization (Sverige) that the first migration creates.
     pub fn root() -> Self {

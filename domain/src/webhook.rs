@@ -9,44 +9,9 @@ use crate::validation::Errors;
 use crate::DomainError;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use std::fmt;
 use std::time::Duration;
 
-/// Id of a webhook subscription.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[cfg_attr(feature = "openapi", schema(value_type = String, format = "uuid"))]
-#[serde(transparent)]
-pub struct WebhookId(String);
-
-impl WebhookId {
-    /// A new time-ordered id (UUIDv7).
-    pub fn generate() -> Self {
-        Self(uuid::Uuid::now_v7().to_string())
-    }
-
-    /// Parses an id from text; `None` unless it is a UUID.
-    pub fn parse(text: &str) -> Option<Self> {
-        uuid::Uuid::parse_str(text)
-            .ok()
-            .map(|uuid| Self(uuid.hyphenated().to_string()))
-    }
-
-    /// Wraps an id read back from storage.
-    pub fn from_stored(text: String) -> Self {
-        Self(text)
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for WebhookId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+pub use crate::ids::WebhookId;
 
 /// Where a subscription stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -15,22 +15,11 @@ use planledger_persistence::Page;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-/// A page of API clients.
-#[derive(Serialize, ToSchema)]
-pub struct ClientList {
-    pub items: Vec<ApiClient>,
-    /// Pass as `cursor` for the next page; null on the last page.
-    pub next_cursor: Option<String>,
-}
-
-impl From<Page<ApiClient>> for ClientList {
-    fn from(page: Page<ApiClient>) -> Self {
-        Self {
-            items: page.items,
-            next_cursor: page.next_cursor,
-        }
-    }
-}
+list_type!(
+    /// A page of API clients.
+    ClientList,
+    ApiClient
+);
 
 /// Registers an API client for an organization (admin in its scope). The secret is in this answer only.
 #[utoipa::path(

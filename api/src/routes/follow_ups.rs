@@ -13,22 +13,11 @@ use planledger_persistence::{FollowUpFilter, Page};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-/// A page of follow-up reports.
-#[derive(Serialize, ToSchema)]
-pub struct FollowUpList {
-    pub items: Vec<FollowUp>,
-    /// Pass as `cursor` for the next page; null on the last page.
-    pub next_cursor: Option<String>,
-}
-
-impl From<Page<FollowUp>> for FollowUpList {
-    fn from(page: Page<FollowUp>) -> Self {
-        Self {
-            items: page.items,
-            next_cursor: page.next_cursor,
-        }
-    }
-}
+list_type!(
+    /// A page of follow-up reports.
+    FollowUpList,
+    FollowUp
+);
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]

@@ -15,22 +15,11 @@ use planledger_persistence::{IndicatorFilter, Page, ValueFilter};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-/// A page of indicators.
-#[derive(Serialize, ToSchema)]
-pub struct IndicatorList {
-    pub items: Vec<Indicator>,
-    /// Pass as `cursor` for the next page; null on the last page.
-    pub next_cursor: Option<String>,
-}
-
-impl From<Page<Indicator>> for IndicatorList {
-    fn from(page: Page<Indicator>) -> Self {
-        Self {
-            items: page.items,
-            next_cursor: page.next_cursor,
-        }
-    }
-}
+list_type!(
+    /// A page of indicators.
+    IndicatorList,
+    Indicator
+);
 
 /// A page of an indicator's values.
 #[derive(Serialize, ToSchema)]

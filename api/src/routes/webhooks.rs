@@ -12,39 +12,17 @@ use planledger_persistence::Page;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-/// A page of webhook subscriptions.
-#[derive(Serialize, ToSchema)]
-pub struct WebhookList {
-    pub items: Vec<Webhook>,
-    /// Pass as `cursor` for the next page; null on the last page.
-    pub next_cursor: Option<String>,
-}
+list_type!(
+    /// A page of webhook subscriptions.
+    WebhookList,
+    Webhook
+);
 
-impl From<Page<Webhook>> for WebhookList {
-    fn from(page: Page<Webhook>) -> Self {
-        Self {
-            items: page.items,
-            next_cursor: page.next_cursor,
-        }
-    }
-}
-
-/// A page of delivery attempts, newest first.
-#[derive(Serialize, ToSchema)]
-pub struct DeliveryList {
-    pub items: Vec<WebhookDelivery>,
-    /// Pass as `cursor` for the next (older) page; null on the last page.
-    pub next_cursor: Option<String>,
-}
-
-impl From<Page<WebhookDelivery>> for DeliveryList {
-    fn from(page: Page<WebhookDelivery>) -> Self {
-        Self {
-            items: page.items,
-            next_cursor: page.next_cursor,
-        }
-    }
-}
+list_type!(
+    /// A page of delivery attempts, newest first.
+    DeliveryList,
+    WebhookDelivery
+);
 
 /// A subscription with its `ETag`: the revision, and the delivery state that moves without one
 /// (cursor and failed attempts), so that a revalidation never answers 304 for a stale state.
