@@ -160,6 +160,33 @@ enum Endpoint {
     CreateClient,
     ListClients,
     RevokeClient,
+    /// A plan's follow-up reports, looked for its approved report.
+    ListFollowUps,
+    /// A plan's follow-up reports, looked for its draft report.
+    ListFollowUpDrafts,
+    CreateFollowUp,
+    /// The plan's approved report.
+    GetFollowUp,
+    /// The plan's draft report.
+    GetFollowUpDraft,
+    PatchFollowUp,
+    SubmitFollowUp,
+    ApproveFollowUp,
+    ReturnFollowUp,
+    ListIndicators,
+    CreateIndicator,
+    GetIndicator,
+    PatchIndicator,
+    ListValues,
+    PutValues,
+    ListWebhooks,
+    CreateWebhook,
+    GetWebhook,
+    DeleteWebhook,
+    ReplayWebhook,
+    ListDeliveries,
+    ExportPlans,
+    OverdueActivities,
 }
 
 /// The documented rule an endpoint follows.
@@ -169,25 +196,38 @@ enum Rule {
     Directory,
     /// Managing organizations: `admin` within the organization's hierarchy.
     Administer,
-    /// Adding plans to an organization (directly or by import): `editor` acting for it.
+    /// Adding plans (directly or by import) or indicators to an organization: `editor` acting for it.
     AddPlans,
-    /// Reading a plan or what is under it.
+    /// Reading a plan or what is under it, or an indicator and its values.
     Read,
-    /// Changing a plan or what is under it: this role, acting for the owner.
+    /// A plan's follow-up list looked for a report not yet approved: answered
+    /// as the plan is read, but only those acting for the owner see the report.
+    ReadDrafts,
+    /// Reading material that is never public (a report not yet approved):
+    /// only those acting for the owner see it.
+    ReadScoped,
+    /// Changing a plan or what is under it, or an indicator and its values:
+    /// this role, acting for the owner.
     Change(Role),
+    /// Changing material that is never public (a report not yet approved):
+    /// this role, acting for the owner; hidden from everyone else.
+    ChangeScoped(Role),
+    /// The overdue-activities report: anyone, listing the activities of plans
+    /// in force (which are public material).
+    InForce,
     /// The plan list: answers everyone (public read is on) with what each may read.
     PlanList,
     /// The event feed: any token with a role, showing the events of its scope.
     Feed,
     /// The API-client list: `admin` only, showing the clients of the organizations it administers.
     ClientList,
-    /// Revoking an API client: `admin` administering the client's organization;
-    /// outside the organizations a token administers, clients are hidden.
-    RevokeClient,
+    /// An administrative resource (an API client, a webhook): `admin` administering
+    /// its organization; outside the organizations a token administers, it is hidden.
+    Administrative,
 }
 
 impl Endpoint {
-    const ALL: [Endpoint; 29] = [
+    const ALL: [Endpoint; 52] = [
         Endpoint::ListOrganizations,
         Endpoint::CreateOrganization,
         Endpoint::GetOrganization,
@@ -217,17 +257,44 @@ impl Endpoint {
         Endpoint::CreateClient,
         Endpoint::ListClients,
         Endpoint::RevokeClient,
+        Endpoint::ListFollowUps,
+        Endpoint::ListFollowUpDrafts,
+        Endpoint::CreateFollowUp,
+        Endpoint::GetFollowUp,
+        Endpoint::GetFollowUpDraft,
+        Endpoint::PatchFollowUp,
+        Endpoint::SubmitFollowUp,
+        Endpoint::ApproveFollowUp,
+        Endpoint::ReturnFollowUp,
+        Endpoint::ListIndicators,
+        Endpoint::CreateIndicator,
+        Endpoint::GetIndicator,
+        Endpoint::PatchIndicator,
+        Endpoint::ListValues,
+        Endpoint::PutValues,
+        Endpoint::ListWebhooks,
+        Endpoint::CreateWebhook,
+        Endpoint::GetWebhook,
+        Endpoint::DeleteWebhook,
+        Endpoint::ReplayWebhook,
+        Endpoint::ListDeliveries,
+        Endpoint::ExportPlans,
+        Endpoint::OverdueActivities,
     ];
 
     fn method(self) -> Method {
         use Endpoint::*;
         match self {
             ListOrganizations | GetOrganization | ListPlans | GetPlan | Changelog | History | ListGoals | GetGoal
-            | ListActivities | GetActivity | Events | VerifyEvents | ListClients => Method::GET,
-            PatchOrganization | PatchPlan | PatchGoal | PatchActivity => Method::PATCH,
+            | ListActivities | GetActivity | Events | VerifyEvents | ListClients | ListFollowUps
+            | ListFollowUpDrafts | GetFollowUp | GetFollowUpDraft | ListIndicators | GetIndicator | ListValues
+            | ListWebhooks | GetWebhook | ListDeliveries | ExportPlans | OverdueActivities => Method::GET,
+            PatchOrganization | PatchPlan | PatchGoal | PatchActivity | PatchFollowUp | PatchIndicator => Method::PATCH,
             CreateOrganization | CreatePlan | Adopt | Withdraw | Revise | Close | Supersede | CreateGoal
-            | CreateActivity | ImportPlans | CreateClient => Method::POST,
-            RevokeClient => Method::DELETE,
+            | CreateActivity | ImportPlans | CreateClient | CreateFollowUp | SubmitFollowUp | ApproveFollowUp
+            | ReturnFollowUp | CreateIndicator | CreateWebhook | ReplayWebhook => Method::POST,
+            PutValues => Method::PUT,
+            RevokeClient | DeleteWebhook => Method::DELETE,
         }
     }
 
@@ -250,7 +317,51 @@ impl Endpoint {
             ImportPlans => "/v1/import/plans",
             CreateClient | ListClients => "/v1/clients",
             RevokeClient => "/v1/clients/{id}",
+            ListFollowUps | ListFollowUpDrafts | CreateFollowUp => "/v1/plans/{id}/follow-ups",
+            GetFollowUp | GetFollowUpDraft | PatchFollowUp => "/v1/follow-ups/{id}",
+            SubmitFollowUp | ApproveFollowUp | ReturnFollowUp => "/v1/follow-ups/{id}/transitions",
+            ListIndicators | CreateIndicator => "/v1/indicators",
+            GetIndicator | PatchIndicator => "/v1/indicators/{id}",
+            ListValues | PutValues => "/v1/indicators/{id}/values",
+            ListWebhooks | CreateWebhook => "/v1/webhooks",
+            GetWebhook | DeleteWebhook => "/v1/webhooks/{id}",
+            ReplayWebhook => "/v1/webhooks/{id}/replay",
+            ListDeliveries => "/v1/webhooks/{id}/deliveries",
+            ExportPlans => "/v1/export/plans",
+            OverdueActivities => "/v1/reports/overdue-activities",
         }
+    }
+
+    /// The status a follow-up transition moves a report to, and the status it moves it from.
+    fn follow_up_move(self) -> Option<(&'static str, &'static str)> {
+        match self {
+            Endpoint::SubmitFollowUp => Some(("draft", "submitted")),
+            Endpoint::ApproveFollowUp => Some(("submitted", "approved")),
+            Endpoint::ReturnFollowUp => Some(("submitted", "returned")),
+            _ => None,
+        }
+    }
+
+    /// What tells apart cases that share a method and path.
+    fn label(self) -> Option<String> {
+        use Endpoint::*;
+        match self {
+            ListFollowUps | GetFollowUp => Some("(approved report)".into()),
+            ListFollowUpDrafts | GetFollowUpDraft => Some("(draft report)".into()),
+            _ => self
+                .transition_to()
+                .or(self.follow_up_move().map(|(_, to)| to))
+                .map(|to| format!("to={to}")),
+        }
+    }
+
+    /// Indicators and their values are public material whatever state a plan is in.
+    fn about_indicators(self) -> bool {
+        use Endpoint::*;
+        matches!(
+            self,
+            ListIndicators | CreateIndicator | GetIndicator | PatchIndicator | ListValues | PutValues
+        )
     }
 
     /// The target status of a transition.
@@ -270,11 +381,15 @@ impl Endpoint {
         use Endpoint::*;
         match self {
             ListOrganizations | CreateOrganization | GetOrganization | PatchOrganization | CreatePlan
-            | VerifyEvents | ImportPlans | CreateClient | ListClients | RevokeClient => STATELESS,
+            | VerifyEvents | ImportPlans | CreateClient | ListClients | RevokeClient | ListIndicators
+            | CreateIndicator | GetIndicator | PatchIndicator | ListValues | PutValues | ListWebhooks
+            | CreateWebhook | GetWebhook | DeleteWebhook | ReplayWebhook | ListDeliveries => STATELESS,
             Adopt | Withdraw => DRAFT,
             Revise | Close | Supersede => ADOPTED,
             ListPlans | GetPlan | PatchPlan | Changelog | History | ListGoals | CreateGoal | GetGoal | PatchGoal
-            | ListActivities | CreateActivity | GetActivity | PatchActivity | Events => PLAN_STATES,
+            | ListActivities | CreateActivity | GetActivity | PatchActivity | Events | ListFollowUps
+            | ListFollowUpDrafts | CreateFollowUp | GetFollowUp | GetFollowUpDraft | PatchFollowUp | SubmitFollowUp
+            | ApproveFollowUp | ReturnFollowUp | ExportPlans | OverdueActivities => PLAN_STATES,
         }
     }
 
@@ -282,20 +397,29 @@ impl Endpoint {
         use Endpoint::*;
         match self {
             ListOrganizations | GetOrganization => Rule::Directory,
-            // Registering a client is administering its organization.
-            CreateOrganization | PatchOrganization | CreateClient => Rule::Administer,
-            CreatePlan | ImportPlans => Rule::AddPlans,
-            GetPlan | Changelog | History | ListGoals | GetGoal | ListActivities | GetActivity => Rule::Read,
-            // Editors change plans, goals and activities and withdraw drafts.
-            PatchPlan | Withdraw | CreateGoal | PatchGoal | CreateActivity | PatchActivity => {
-                Rule::Change(Role::Editor)
-            }
+            // Registering a client or a webhook is administering its organization.
+            CreateOrganization | PatchOrganization | CreateClient | CreateWebhook => Rule::Administer,
+            CreatePlan | ImportPlans | CreateIndicator => Rule::AddPlans,
+            // Approved reports of public plans, indicators and values are public material.
+            GetPlan | Changelog | History | ListGoals | GetGoal | ListActivities | GetActivity | ListFollowUps
+            | GetFollowUp | ListIndicators | GetIndicator | ListValues => Rule::Read,
+            ListFollowUpDrafts => Rule::ReadDrafts,
+            GetFollowUpDraft => Rule::ReadScoped,
+            // Editors change plans, goals, activities, indicators and values, withdraw
+            // drafts, and write follow-up reports.
+            PatchPlan | Withdraw | CreateGoal | PatchGoal | CreateActivity | PatchActivity | CreateFollowUp
+            | PatchIndicator | PutValues => Rule::Change(Role::Editor),
+            // Editors change and submit draft reports; approvers approve or return submitted ones.
+            PatchFollowUp | SubmitFollowUp => Rule::ChangeScoped(Role::Editor),
+            ApproveFollowUp | ReturnFollowUp => Rule::ChangeScoped(Role::Approver),
             // Approvers adopt, revise, close and supersede.
             Adopt | Revise | Close | Supersede => Rule::Change(Role::Approver),
-            ListPlans => Rule::PlanList,
+            // An export holds the organization's plans that the caller may read.
+            ListPlans | ExportPlans => Rule::PlanList,
+            OverdueActivities => Rule::InForce,
             Events | VerifyEvents => Rule::Feed,
-            ListClients => Rule::ClientList,
-            RevokeClient => Rule::RevokeClient,
+            ListClients | ListWebhooks => Rule::ClientList,
+            RevokeClient | GetWebhook | DeleteWebhook | ReplayWebhook | ListDeliveries => Rule::Administrative,
         }
     }
 
@@ -303,7 +427,9 @@ impl Endpoint {
     fn success(self) -> u16 {
         use Endpoint::*;
         match self {
-            CreateOrganization | CreatePlan | CreateGoal | CreateActivity | CreateClient => 201,
+            CreateOrganization | CreatePlan | CreateGoal | CreateActivity | CreateClient | CreateFollowUp
+            | CreateIndicator | CreateWebhook => 201,
+            DeleteWebhook => 204,
             _ => 200,
         }
     }
@@ -313,7 +439,20 @@ impl Endpoint {
         use Endpoint::*;
         matches!(
             self,
-            ListOrganizations | ListPlans | History | ListGoals | ListActivities | Events | ListClients
+            ListOrganizations
+                | ListPlans
+                | History
+                | ListGoals
+                | ListActivities
+                | Events
+                | ListClients
+                | ListFollowUps
+                | ListFollowUpDrafts
+                | ListIndicators
+                | ListValues
+                | ListWebhooks
+                | ExportPlans
+                | OverdueActivities
         )
     }
 
@@ -345,10 +484,12 @@ fn expected(endpoint: Endpoint, state: Option<State>, caller: Caller, relation: 
     // members read, edit and approve a network's material but do not administer
     // the network, nor see or revoke its clients.
     let administers_owner = matches!(relation, Relation::Own | Relation::Parent);
-    // Public material: plans not in draft, with their goals and activities.
-    let public = state == Some(State::Adopted);
+    // Public material: plans not in draft, with their goals, activities and
+    // approved follow-up reports; indicators and their values.
+    let public = endpoint.about_indicators() || state == Some(State::Adopted);
     // Any role reads in scope, drafts too; anyone reads public material.
-    let reads = public || (role.is_some() && acts_for_owner);
+    let in_scope = role.is_some() && acts_for_owner;
+    let reads = public || in_scope;
     let answer = |status: u16, listed: bool| Expect {
         status,
         listed: (endpoint.has_probe() && status == 200).then_some(listed),
@@ -373,13 +514,25 @@ fn expected(endpoint: Endpoint, state: Option<State>, caller: Caller, relation: 
         },
         Rule::Read if reads => answer(success, true),
         Rule::Read => answer(404, false),
+        Rule::ReadDrafts if reads => answer(success, in_scope),
+        Rule::ReadDrafts => answer(404, false),
+        Rule::ReadScoped if in_scope => answer(success, true),
+        Rule::ReadScoped => answer(404, false),
         Rule::Change(needed) => match role {
             None => answer(401, false),
             Some(held) if held == needed && acts_for_owner => answer(success, true),
             Some(_) if reads => answer(403, false),
             Some(_) => answer(404, false),
         },
+        Rule::ChangeScoped(needed) => match role {
+            None => answer(401, false),
+            Some(held) if held == needed && acts_for_owner => answer(success, true),
+            Some(_) if in_scope => answer(403, false),
+            Some(_) => answer(404, false),
+        },
         Rule::PlanList => answer(200, reads),
+        // Plans in force are public: their overdue activities are listed to anyone.
+        Rule::InForce => answer(200, public),
         // The feed shows the events of the caller's scope only, public material or not.
         Rule::Feed => match role {
             None => answer(401, false),
@@ -393,7 +546,7 @@ fn expected(endpoint: Endpoint, state: Option<State>, caller: Caller, relation: 
         },
         // Outside the organizations a token administers, a client does not exist;
         // within them, only an admin revokes it.
-        Rule::RevokeClient => match role {
+        Rule::Administrative => match role {
             None => answer(401, false),
             Some(_) if !administers_owner => answer(404, false),
             Some(Role::Admin) => answer(success, true),
@@ -404,13 +557,22 @@ fn expected(endpoint: Endpoint, state: Option<State>, caller: Caller, relation: 
 
 // ---------------------------------------------------------------- the world
 
-/// A plan with one goal and one activity.
+/// A plan with one goal, one overdue activity and three follow-up reports.
 #[derive(Debug, Clone)]
 struct PlanSet {
     plan: String,
+    /// The plan's diary number, unique: how an export is searched for the plan.
+    diary: String,
     goal: String,
+    /// Due before [`OVERDUE_AS_OF`] and not done.
     activity: String,
+    approved_report: String,
+    draft_report: String,
+    submitted_report: String,
 }
+
+/// The day the overdue-activities report is asked about.
+const OVERDUE_AS_OF: &str = "2026-06-30";
 
 /// An owner of resources under test, with its fixtures.
 #[derive(Debug, Clone)]
@@ -425,6 +587,10 @@ struct Owner {
     successor: String,
     /// An active API client of the owner: listed, and refused revocation, by the matrix.
     client: String,
+    /// An indicator of the owner, with a value of the owner.
+    indicator: String,
+    /// A webhook subscription of the owner: listed, and refused deletion, by the matrix.
+    webhook: String,
 }
 
 impl Owner {
@@ -470,8 +636,8 @@ impl Case {
     fn describe(&self) -> String {
         let to = self
             .endpoint
-            .transition_to()
-            .map(|to| format!(" to={to}"))
+            .label()
+            .map(|label| format!(" {label}"))
             .unwrap_or_default();
         let state = self
             .state
@@ -561,10 +727,74 @@ async fn fresh_plan(app: &TestApp, owner: &str, state: State, title: &str) -> St
     plan
 }
 
-/// A plan of `owner` with a goal and an activity, in `state`, made by the root.
+fn id_of(resource: &Value) -> String {
+    resource["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("an id: {resource}"))
+        .to_owned()
+}
+
+/// A follow-up report of `plan` for `period`, moved by the root to `status`.
+async fn fresh_report(app: &TestApp, plan: &str, status: &str, period: &str) -> String {
+    let root = app.root_token();
+    let body = json!({"period": period, "kind": "annual", "summary": "Årets uppföljning"});
+    let report = id_of(
+        &app.post(&format!("/v1/plans/{plan}/follow-ups"), Some(&root), &body)
+            .await
+            .created(),
+    );
+    let steps: &[&str] = match status {
+        "draft" => &[],
+        "submitted" => &["submitted"],
+        "approved" => &["submitted", "approved"],
+        other => panic!("no fixture report in {other}"),
+    };
+    for to in steps {
+        let moved = app
+            .post(
+                &format!("/v1/follow-ups/{report}/transitions"),
+                Some(&root),
+                &json!({"to": to}),
+            )
+            .await
+            .ok();
+        assert_eq!(moved["status"], *to);
+    }
+    report
+}
+
+fn webhook_body(organization: &str) -> Value {
+    // Nothing listens there, and no event of that type is ever written: nothing is delivered.
+    json!({"organization_id": organization, "url": "http://127.0.0.1:9/planledger", "types": ["indicator.status_changed"]})
+}
+
+/// A webhook subscription of `organization`, made by the root.
+async fn register_webhook(app: &TestApp, organization: &str) -> String {
+    id_of(
+        &app.post("/v1/webhooks", Some(&app.root_token()), &webhook_body(organization))
+            .await
+            .created(),
+    )
+}
+
+fn indicator_body(code: &str, organization: &str) -> Value {
+    json!({
+        "code": code, "title": "Andel våldsutsatta som fått stöd (%)", "unit": "percent",
+        "direction": "increasing", "source": "kolada", "update_frequency": "yearly", "target": 90,
+        "organization_id": organization
+    })
+}
+
+/// A plan of `owner` with a goal, an overdue activity and reports (approved,
+/// draft, submitted), in `state`, made by the root.
 async fn plan_set(app: &TestApp, owner: &str, state: State, title: &str) -> PlanSet {
     let root = app.root_token();
-    let plan = app.create_plan(owner, title).await;
+    let diary = format!("MATRIS/{}", uuid::Uuid::new_v4().simple());
+    let body = json!({
+        "organization_id": owner, "title": title, "diary_number": diary,
+        "period_start": "2026-01-01", "period_end": "2028-12-31"
+    });
+    let plan = id_of(&app.post("/v1/plans", Some(&root), &body).await.created());
     let goal = app
         .post(
             &format!("/v1/plans/{plan}/goals"),
@@ -580,7 +810,7 @@ async fn plan_set(app: &TestApp, owner: &str, state: State, title: &str) -> Plan
         .post(
             &format!("/v1/goals/{goal}/activities"),
             Some(&root),
-            &json!({"title": "Utbilda chefer i jämställdhetsintegrering", "status": "planned"}),
+            &json!({"title": "Utbilda chefer i jämställdhetsintegrering", "status": "planned", "due_date": "2026-03-01"}),
         )
         .await
         .created()["id"]
@@ -594,7 +824,18 @@ async fn plan_set(app: &TestApp, owner: &str, state: State, title: &str) -> Plan
             .ok();
         assert_eq!(adopted["status"], "adopted");
     }
-    PlanSet { plan, goal, activity }
+    let approved_report = fresh_report(app, &plan, "approved", "2025").await;
+    let draft_report = fresh_report(app, &plan, "draft", "2026").await;
+    let submitted_report = fresh_report(app, &plan, "submitted", "2027").await;
+    PlanSet {
+        plan,
+        diary,
+        goal,
+        activity,
+        approved_report,
+        draft_report,
+        submitted_report,
+    }
 }
 
 async fn owner(app: &TestApp, id: String, (name, kind, code): (&'static str, &'static str, &'static str)) -> Owner {
@@ -602,6 +843,26 @@ async fn owner(app: &TestApp, id: String, (name, kind, code): (&'static str, &'s
     let adopted = plan_set(app, &id, State::Adopted, "Handlingsplan (antagen)").await;
     let successor = fresh_plan(app, &id, State::Adopted, "Ersättande handlingsplan").await;
     let client = register_client(app, &id, &format!("{name} – ärendesystem")).await;
+    let root = app.root_token();
+    let indicator = id_of(
+        &app.post(
+            "/v1/indicators",
+            Some(&root),
+            &indicator_body(&format!("MATRIS-{code}"), &id),
+        )
+        .await
+        .created(),
+    );
+    let value = json!({"values": [{"organization_id": id, "period": "2016", "gender": "T", "value": 87.0}]});
+    app.request(
+        Method::PUT,
+        &format!("/v1/indicators/{indicator}/values"),
+        Some(&root),
+        Some(&value),
+    )
+    .await
+    .ok();
+    let webhook = register_webhook(app, &id).await;
     Owner {
         id,
         name,
@@ -611,6 +872,8 @@ async fn owner(app: &TestApp, id: String, (name, kind, code): (&'static str, &'s
         adopted,
         successor,
         client,
+        indicator,
+        webhook,
     }
 }
 
@@ -640,8 +903,27 @@ async fn snapshot(app: &TestApp, path: &str) -> Value {
         let client = client_as_root(app, id).await;
         return json!([client["revision"], client["revoked_at"]]);
     }
-    let resource = app.get(path, Some(&app.root_token())).await.ok();
+    if path.ends_with("/values") {
+        let values = app
+            .get(&format!("{path}?limit=500"), Some(&app.root_token()))
+            .await
+            .ok();
+        return values["items"].clone();
+    }
+    let reply = app.get(path, Some(&app.root_token())).await;
+    if reply.status.as_u16() != 200 {
+        return json!({"answered": reply.status.as_u16()});
+    }
+    let resource = reply.json();
     json!([resource["revision"], resource["status"]])
+}
+
+fn contains_field(list: &Value, key: &str, field: &str, value: &str) -> bool {
+    list[key]
+        .as_array()
+        .unwrap_or_else(|| panic!("a list with {key}: {list}"))
+        .iter()
+        .any(|item| item[field] == value)
 }
 
 fn contains_id(list: &Value, key: &str, id: &str) -> bool {
@@ -706,6 +988,9 @@ impl Prepared {
                 let answer = reply.json();
                 Some(match self.case.endpoint {
                     Endpoint::History | Endpoint::Events => contains_subject(&answer, probe),
+                    Endpoint::ListValues => contains_field(&answer, "items", "organization_id", probe),
+                    Endpoint::ExportPlans => contains_field(&answer, "plans", "diary_number", probe),
+                    Endpoint::OverdueActivities => contains_field(&answer, "items", "activity_id", probe),
                     _ => contains_id(&answer, "items", probe),
                 })
             }
@@ -829,6 +1114,9 @@ impl World {
             .map(|role| token(self.caller_organization(case.relation), &[role], &subject));
         let acted_on = fresh.unwrap_or_else(|| match case.endpoint {
             Endpoint::RevokeClient => owner.client.clone(),
+            Endpoint::DeleteWebhook => owner.webhook.clone(),
+            Endpoint::SubmitFollowUp => set.draft_report.clone(),
+            Endpoint::ApproveFollowUp | Endpoint::ReturnFollowUp => set.submitted_report.clone(),
             _ => set.plan.clone(),
         });
         let (path, body, watched) = request(case.endpoint, owner, set, &acted_on, n);
@@ -838,6 +1126,13 @@ impl World {
             Endpoint::ListGoals => Some(set.goal.clone()),
             Endpoint::ListActivities => Some(set.activity.clone()),
             Endpoint::ListClients => Some(owner.client.clone()),
+            Endpoint::ListFollowUps => Some(set.approved_report.clone()),
+            Endpoint::ListFollowUpDrafts => Some(set.draft_report.clone()),
+            Endpoint::ListIndicators => Some(owner.indicator.clone()),
+            Endpoint::ListValues => Some(owner.id.clone()),
+            Endpoint::ListWebhooks => Some(owner.webhook.clone()),
+            Endpoint::ExportPlans => Some(set.diary.clone()),
+            Endpoint::OverdueActivities => Some(set.activity.clone()),
             _ => None,
         };
         Prepared {
@@ -950,6 +1245,34 @@ impl World {
             }
             self.new_events(app).await;
         }
+        // Likewise a refused follow-up transition or webhook deletion that went through.
+        if endpoint.follow_up_move().is_some() || endpoint == Endpoint::DeleteWebhook {
+            let mut spent: Vec<usize> = prepared
+                .iter()
+                .zip(&outcomes)
+                .filter(|(_, o)| o.status < 300)
+                .map(|(p, _)| p.owner_index)
+                .collect();
+            spent.sort_unstable();
+            spent.dedup();
+            for index in spent {
+                let counter = self.counter;
+                let owner = &mut self.owners[index];
+                match endpoint.follow_up_move() {
+                    Some((from, _)) => {
+                        let set = owner.set_mut(state);
+                        let period = format!("2031-{counter}");
+                        let report = fresh_report(app, &set.plan, from, &period).await;
+                        match from {
+                            "draft" => set.draft_report = report,
+                            _ => set.submitted_report = report,
+                        }
+                    }
+                    None => owner.webhook = register_webhook(app, &owner.id).await,
+                }
+            }
+            self.new_events(app).await;
+        }
 
         // Allowed writes one at a time: each must succeed and append its own events.
         for case in allowed {
@@ -966,6 +1289,19 @@ impl World {
                     let client = register_client(app, &owner, &name).await;
                     self.new_events(app).await;
                     Some(client)
+                }
+                _ if endpoint == Endpoint::DeleteWebhook => {
+                    let webhook = register_webhook(app, &owner).await;
+                    self.new_events(app).await;
+                    Some(webhook)
+                }
+                _ if endpoint.follow_up_move().is_some() => {
+                    let (from, _) = endpoint.follow_up_move().expect("a follow-up transition");
+                    let index = usize::from(case.relation == Relation::Member);
+                    let plan = self.owners[index].set(state).plan.clone();
+                    let report = fresh_report(app, &plan, from, &format!("2029-{}", self.counter)).await;
+                    self.new_events(app).await;
+                    Some(report)
                 }
                 _ => None,
             };
@@ -1003,6 +1339,16 @@ fn request(
     let goal = &set.goal;
     let activity = &set.activity;
     let owner_path = format!("/v1/organizations/{}", owner.id);
+    let indicator = format!("/v1/indicators/{}", owner.indicator);
+    let webhook = format!("/v1/webhooks/{}", owner.webhook);
+    let draft_report = format!("/v1/follow-ups/{}", set.draft_report);
+    let follow_up_transition = |body: Value| {
+        (
+            format!("/v1/follow-ups/{subject}/transitions"),
+            Some(body),
+            Some(format!("/v1/follow-ups/{subject}")),
+        )
+    };
     let transition = |body: Value| {
         (
             format!("/v1/plans/{subject}/transitions"),
@@ -1098,6 +1444,62 @@ fn request(
             None,
             Some(format!("/v1/clients/{subject}")),
         ),
+        Endpoint::ListFollowUps | Endpoint::ListFollowUpDrafts => {
+            (format!("/v1/plans/{plan}/follow-ups?limit=500"), None, None)
+        }
+        Endpoint::CreateFollowUp => (
+            format!("/v1/plans/{plan}/follow-ups"),
+            Some(json!({"period": format!("2028-{n}"), "kind": "interim", "summary": format!("Delår {n}")})),
+            Some(format!("/v1/plans/{plan}")),
+        ),
+        Endpoint::GetFollowUp => (format!("/v1/follow-ups/{}", set.approved_report), None, None),
+        Endpoint::GetFollowUpDraft => (draft_report, None, None),
+        Endpoint::PatchFollowUp => (
+            draft_report.clone(),
+            Some(json!({"summary": format!("Uppföljning {n}")})),
+            Some(draft_report),
+        ),
+        Endpoint::SubmitFollowUp => follow_up_transition(json!({"to": "submitted"})),
+        Endpoint::ApproveFollowUp => follow_up_transition(json!({"to": "approved"})),
+        Endpoint::ReturnFollowUp => follow_up_transition(json!({"to": "returned", "reason": "Komplettera mål 1"})),
+        Endpoint::ListIndicators => (
+            format!("/v1/indicators?organization_id={}&limit=500", owner.id),
+            None,
+            None,
+        ),
+        Endpoint::CreateIndicator => (
+            "/v1/indicators".into(),
+            Some(indicator_body(&format!("MATRIS-{n}"), &owner.id)),
+            None,
+        ),
+        Endpoint::GetIndicator => (indicator, None, None),
+        Endpoint::PatchIndicator => (
+            indicator.clone(),
+            Some(json!({"title": format!("Mätetal {n}")})),
+            Some(indicator),
+        ),
+        Endpoint::ListValues => (format!("{indicator}/values?limit=500"), None, None),
+        Endpoint::PutValues => (
+            format!("{indicator}/values"),
+            Some(json!({"values": [{"organization_id": owner.id, "period": "2016", "gender": "T", "value": n}]})),
+            Some(format!("{indicator}/values")),
+        ),
+        Endpoint::ListWebhooks => ("/v1/webhooks?limit=500".into(), None, None),
+        Endpoint::CreateWebhook => ("/v1/webhooks".into(), Some(webhook_body(&owner.id)), None),
+        Endpoint::GetWebhook => (webhook, None, None),
+        Endpoint::DeleteWebhook => (
+            format!("/v1/webhooks/{subject}"),
+            None,
+            Some(format!("/v1/webhooks/{subject}")),
+        ),
+        Endpoint::ReplayWebhook => (format!("{webhook}/replay"), Some(json!({"after": 0})), Some(webhook)),
+        Endpoint::ListDeliveries => (format!("{webhook}/deliveries?limit=500"), None, None),
+        Endpoint::ExportPlans => (format!("/v1/export/plans?organization_id={}", owner.id), None, None),
+        Endpoint::OverdueActivities => (
+            format!("/v1/reports/overdue-activities?as_of={OVERDUE_AS_OF}"),
+            None,
+            None,
+        ),
     }
 }
 
@@ -1115,7 +1517,7 @@ backend_tests! {
                 mismatches.extend(world.run_group(&app, endpoint, state).await);
             }
         }
-        assert_eq!(cases, 1075, "the matrix covers every cell");
+        assert_eq!(cases, 1925, "the matrix covers every cell");
         let verification = app.get("/v1/events/verify", Some(&app.root_token())).await.ok();
         assert_eq!(verification["ok"], true, "the log is intact after the matrix: {verification}");
         println!(

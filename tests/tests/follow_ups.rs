@@ -189,6 +189,12 @@ backend_tests! {
         move_to(&app, &editor, &id, "submitted", None).await.ok();
 
         // Approved: every assessment lands on the goals and activities.
+        let status_path = format!("/v1/reports/status?organization_id={region}&period=2015");
+        let status_row = |report: &Value| {
+            report["items"].as_array().expect("items").iter().find(|i| i["plan_id"] == json!(plan)).expect("the plan's row").clone()
+        };
+        let before = status_row(&get_json(&app, &status_path).await);
+        assert_eq!(before["follow_up_status"], "submitted");
         let head = app.head_seq().await;
         let unchanged_goal = get_json(&app, &format!("/v1/goals/{}", goals[1])).await;
         let approved = move_to(&app, &approver, &id, "approved", None).await.ok();
@@ -205,6 +211,21 @@ backend_tests! {
         );
         for (activity, status) in [(&activities[0], "done"), (&activities[1], "in_progress"), (&activities[2], "postponed")] {
             assert_eq!(get_json(&app, &format!("/v1/activities/{activity}")).await["status"], status);
+        }
+
+        // The status report shows the year as approved: one goal on track and one at risk more,
+        // one activity done, one in progress and one postponed more, three planned fewer.
+        let after = status_row(&get_json(&app, &status_path).await);
+        assert_eq!(after["follow_up_id"], json!(id));
+        assert_eq!(after["follow_up_kind"], "annual");
+        assert_eq!(after["follow_up_status"], "approved");
+        let moved = |field: &str| after[field].as_i64().expect(field) - before[field].as_i64().expect(field);
+        for (field, change) in [
+            ("goals_not_started", -2), ("goals_on_track", 1), ("goals_at_risk", 1), ("goals_total", 0),
+            ("activities_planned", -3), ("activities_done", 1), ("activities_in_progress", 1),
+            ("activities_postponed", 1), ("activities_total", 0),
+        ] {
+            assert_eq!(moved(field), change, "{field}");
         }
 
         // One status change per changed goal and activity, by the approver, naming the report.

@@ -1,5 +1,24 @@
 //! The HTTP routes. Each handler reads: extract → one store call → response.
 
+/// A page type of a list: `items` and `next_cursor`. Defined before the route modules so they can use it.
+macro_rules! list_type {
+    ($(#[$doc:meta])* $name:ident, $item:ty) => {
+        $(#[$doc])*
+        #[derive(Serialize, ToSchema)]
+        pub struct $name {
+            pub items: Vec<$item>,
+            /// Pass as `cursor` for the next page; null on the last page.
+            pub next_cursor: Option<String>,
+        }
+
+        impl From<Page<$item>> for $name {
+            fn from(page: Page<$item>) -> Self {
+                Self { items: page.items, next_cursor: page.next_cursor }
+            }
+        }
+    };
+}
+
 mod clients;
 mod events;
 mod follow_ups;
@@ -52,6 +71,9 @@ pub fn configure(config: &mut ServiceConfig) {
         .service(import::import_plans)
         .service(import::export_plans)
         .service(reports::overdue_activities)
+        .service(reports::status)
+        .service(reports::county)
+        .service(reports::due)
         .service(clients::create)
         .service(clients::list)
         .service(clients::revoke)
@@ -78,23 +100,6 @@ pub fn configure(config: &mut ServiceConfig) {
         .service(problems::page);
 }
 
-macro_rules! list_type {
-    ($(#[$doc:meta])* $name:ident, $item:ty) => {
-        $(#[$doc])*
-        #[derive(Serialize, ToSchema)]
-        pub struct $name {
-            pub items: Vec<$item>,
-            /// Pass as `cursor` for the next page; null on the last page.
-            pub next_cursor: Option<String>,
-        }
-
-        impl From<Page<$item>> for $name {
-            fn from(page: Page<$item>) -> Self {
-                Self { items: page.items, next_cursor: page.next_cursor }
-            }
-        }
-    };
-}
 
 list_type!(
     /// A page of organizations.
