@@ -22,7 +22,8 @@ impl Store {
         self.read(|conn| {
             let organization =
                 organizations::load(conn, organization_id)?.ok_or(StoreError::NotFound("organization"))?;
-            let target = access::target(conn, organization_id, Visibility::Directory)?;
+            // Plans in force are public material, so their export is too; each plan is checked below.
+            let target = access::target(conn, organization_id, Visibility::Public)?;
             caller.authorize(Action::Read, &target, "organization")?;
             let rows: Vec<PlanRow> = plans::table
                 .filter(plans::organization_id.eq(organization_id.as_str()))
