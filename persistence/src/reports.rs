@@ -44,59 +44,57 @@ impl Store {
 
 /// The overdue activities on `as_of`, read on `conn`.
 fn overdue_in(conn: &mut DbConnection, caller: &Caller, as_of: NaiveDate) -> Result<Vec<OverdueActivity>, StoreError> {
+    let mut query = activities::table
+        .inner_join(goals::table.on(goals::id.eq(activities::goal_id)))
+        .inner_join(plans::table.on(plans::id.eq(activities::plan_id)))
+        .filter(activities::due_date.lt(as_of))
+        .filter(activities::status.ne_all([ActivityStatus::Done.as_str(), ActivityStatus::Cancelled.as_str()]))
+        .filter(plans::status.eq_any([PlanStatus::Adopted.as_str(), PlanStatus::UnderRevision.as_str()]))
+        .order((activities::due_date.asc(), activities::id.asc()))
+        .into_boxed();
+    // Plans in force are public material; without public read, only those in scope.
+    if let ListScope::Limited {
+        organizations,
+        public: false,
+    } = access::list_scope(conn, caller)?
     {
-        let mut query = activities::table
-            .inner_join(goals::table.on(goals::id.eq(activities::goal_id)))
-            .inner_join(plans::table.on(plans::id.eq(activities::plan_id)))
-            .filter(activities::due_date.lt(as_of))
-            .filter(activities::status.ne_all([ActivityStatus::Done.as_str(), ActivityStatus::Cancelled.as_str()]))
-            .filter(plans::status.eq_any([PlanStatus::Adopted.as_str(), PlanStatus::UnderRevision.as_str()]))
-            .order((activities::due_date.asc(), activities::id.asc()))
-            .into_boxed();
-        // Plans in force are public material; without public read, only those in scope.
-        if let ListScope::Limited {
-            organizations,
-            public: false,
-        } = access::list_scope(conn, caller)?
-        {
-            query = query.filter(plans::organization_id.eq_any(organizations));
-        }
-        let rows: Vec<OverdueRow> = query
-            .select((
-                plans::organization_id,
-                plans::id,
-                plans::title,
-                plans::diary_number,
-                goals::id,
-                goals::number,
-                activities::id,
-                activities::title,
-                activities::due_date,
-                activities::status,
-                activities::responsible_execution,
-            ))
-            .load(conn)?;
-        Ok(rows
-            .into_iter()
-            .filter_map(|row| {
-                let due_date = row.due_date?;
-                Some(OverdueActivity {
-                    organization_id: row.organization_id,
-                    plan_id: row.plan_id,
-                    plan_title: row.plan_title,
-                    diary_number: row.diary_number,
-                    goal_id: row.goal_id,
-                    goal_number: row.goal_number,
-                    activity_id: row.activity_id,
-                    activity_title: row.activity_title,
-                    due_date,
-                    status: row.status,
-                    responsible_execution: row.responsible_execution,
-                    days_overdue: (as_of - due_date).num_days(),
-                })
-            })
-            .collect())
+        query = query.filter(plans::organization_id.eq_any(organizations));
     }
+    let rows: Vec<OverdueRow> = query
+        .select((
+            plans::organization_id,
+            plans::id,
+            plans::title,
+            plans::diary_number,
+            goals::id,
+            goals::number,
+            activities::id,
+            activities::title,
+            activities::due_date,
+            activities::status,
+            activities::responsible_execution,
+        ))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|row| {
+            let due_date = row.due_date?;
+            Some(OverdueActivity {
+                organization_id: row.organization_id,
+                plan_id: row.plan_id,
+                plan_title: row.plan_title,
+                diary_number: row.diary_number,
+                goal_id: row.goal_id,
+                goal_number: row.goal_number,
+                activity_id: row.activity_id,
+                activity_title: row.activity_title,
+                due_date,
+                status: row.status,
+                responsible_execution: row.responsible_execution,
+                days_overdue: (as_of - due_date).num_days(),
+            })
+        })
+        .collect())
 }
 
 /// A plan as the status and due reports read it.
@@ -141,6 +139,14 @@ fn plan_access(scope: &ListScope, plan: &PlanRow) -> (bool, bool) {
 
 fn in_force(plan: &PlanRow) -> bool {
     plan.status == PlanStatus::Adopted.as_str() || plan.status == PlanStatus::UnderRevision.as_str()
+}
+
+/// A plan's annual follow-ups for one year: whether one is approved, and the newest open one
+/// the caller sees (id, status).
+#[derive(Clone, Default)]
+struct AnnualState {
+    approved: bool,
+    open: Option<(String, String)>,
 }
 
 /// The follow-ups of these plans as the reports read them: (id, plan, period, kind, status, created).
@@ -328,17 +334,17 @@ impl Store {
             }
             let ids: Vec<String> = chosen.iter().map(|(plan, _)| plan.id.clone()).collect();
             // Per plan and year: approved?, and the newest open annual report the caller sees.
-            let mut annual: HashMap<(String, String), (bool, Option<(String, String)>)> = HashMap::new();
+            let mut annual: HashMap<(String, String), AnnualState> = HashMap::new();
             let sees_all: HashMap<&str, bool> = chosen.iter().map(|(p, all)| (p.id.as_str(), *all)).collect();
             for (id, plan_id, period, kind, status, _) in load_follow_ups(conn, &ids)? {
                 if kind != FollowUpKind::Annual.as_str() {
                     continue;
                 }
-                let entry = annual.entry((plan_id.clone(), period)).or_insert((false, None));
+                let entry = annual.entry((plan_id.clone(), period)).or_default();
                 if status == FollowUpStatus::Approved.as_str() {
-                    entry.0 = true;
+                    entry.approved = true;
                 } else if sees_all.get(plan_id.as_str()).copied().unwrap_or(false) {
-                    entry.1 = Some((id, status));
+                    entry.open = Some((id, status));
                 }
             }
             for (plan, _) in &chosen {
@@ -350,10 +356,10 @@ impl Store {
                 let first = plan.period_start.map_or(last_ended, |start| start.year());
                 for year in first..=last_ended {
                     let period = year.to_string();
-                    let (approved, open) = annual
+                    let AnnualState { approved, open } = annual
                         .get(&(plan.id.clone(), period.clone()))
                         .cloned()
-                        .unwrap_or((false, None));
+                        .unwrap_or_default();
                     if approved {
                         continue;
                     }

@@ -100,7 +100,6 @@ pub fn configure(config: &mut ServiceConfig) {
         .service(problems::page);
 }
 
-
 list_type!(
     /// A page of organizations.
     OrganizationList,
