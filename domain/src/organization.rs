@@ -68,6 +68,29 @@ pub struct Organization {
     pub updated_at: DateTime<Utc>,
 }
 
+/// An organization as reads show it: with the indicators gone stale for it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct OrganizationView {
+    #[serde(flatten)]
+    pub organization: Organization,
+    /// True when the newest value of any indicator for this organization is older than the
+    /// indicator's update frequency allows (the indicators' own `stale` rule).
+    pub stale: bool,
+    /// The indicators that are stale for this organization.
+    pub stale_indicator_ids: Vec<crate::ids::IndicatorId>,
+}
+
+impl OrganizationView {
+    pub fn new(organization: Organization, stale_indicator_ids: Vec<crate::ids::IndicatorId>) -> Self {
+        Self {
+            organization,
+            stale: !stale_indicator_ids.is_empty(),
+            stale_indicator_ids,
+        }
+    }
+}
+
 /// Body of `POST /v1/organizations`.
 #[derive(Debug, Clone, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

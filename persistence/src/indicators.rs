@@ -804,3 +804,48 @@ impl Store {
         })
     }
 }
+
+/// Per organization, the indicators whose newest value for it is older than their
+/// update frequency allows (the rule of `is_stale`), by id.
+pub(crate) fn stale_indicators_by_organization(
+    conn: &mut DbConnection,
+    organization_ids: &[&str],
+) -> Result<HashMap<String, Vec<IndicatorId>>, StoreError> {
+    let rows: Vec<(String, String, String, String)> = indicator_values::table
+        .inner_join(indicators::table)
+        .filter(indicator_values::organization_id.eq_any(organization_ids))
+        .filter(indicator_values::value.is_not_null())
+        .select((
+            indicator_values::organization_id,
+            indicator_values::indicator_id,
+            indicator_values::period,
+            indicators::update_frequency,
+        ))
+        .distinct()
+        .load(conn)?;
+    let mut newest: HashMap<(String, String), (String, String)> = HashMap::new();
+    for (organization, indicator, period, frequency) in rows {
+        let entry = newest
+            .entry((organization, indicator))
+            .or_insert_with(|| (period.clone(), frequency));
+        if Period::sort_key(&period) > Period::sort_key(&entry.0) {
+            entry.0 = period;
+        }
+    }
+    let now = crate::now();
+    let mut stale: HashMap<String, Vec<IndicatorId>> = HashMap::new();
+    for ((organization, indicator), (period, frequency)) in newest {
+        let frequency = UpdateFrequency::parse(&frequency)
+            .ok_or_else(|| StoreError::Corrupt(format!("unknown update frequency {frequency:?}")))?;
+        if rules::is_stale(frequency, Some(&period), now) {
+            stale
+                .entry(organization)
+                .or_default()
+                .push(IndicatorId::from_stored(indicator));
+        }
+    }
+    for ids in stale.values_mut() {
+        ids.sort();
+    }
+    Ok(stale)
+}

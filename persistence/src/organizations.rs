@@ -11,7 +11,9 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use planledger_domain::events::{EntityType, EventAction};
 use planledger_domain::ids::OrganizationId;
-use planledger_domain::organization::{NewOrganization, Organization, OrganizationKind, OrganizationPatch};
+use planledger_domain::organization::{
+    NewOrganization, Organization, OrganizationKind, OrganizationPatch, OrganizationView,
+};
 use planledger_domain::permissions::{Action, Denial, Visibility};
 use planledger_domain::DomainError;
 use serde_json::json;
@@ -123,12 +125,12 @@ impl Store {
         })
     }
 
-    pub fn organization(&self, caller: &Caller, id: &OrganizationId) -> Result<Organization, StoreError> {
+    pub fn organization(&self, caller: &Caller, id: &OrganizationId) -> Result<OrganizationView, StoreError> {
         self.read(|conn| {
             let organization = load(conn, id)?.ok_or(StoreError::NotFound("organization"))?;
             let target = access::target(conn, id, Visibility::Directory)?;
             caller.authorize(Action::Read, &target, "organization")?;
-            Ok(organization)
+            Ok(views(conn, vec![organization])?.remove(0))
         })
     }
 
@@ -145,7 +147,7 @@ impl Store {
         caller: &Caller,
         filter: &OrganizationFilter,
         page: &PageRequest,
-    ) -> Result<Page<Organization>, StoreError> {
+    ) -> Result<Page<OrganizationView>, StoreError> {
         match caller {
             Caller::Request { principal: None, .. } => return Err(StoreError::Denied(Denial::Unauthenticated)),
             Caller::Request { principal: Some(p), .. } if p.roles.is_empty() => {
@@ -183,7 +185,11 @@ impl Store {
                 items.retain(|org: &Organization| org.name.to_lowercase().contains(&q));
                 items.truncate(page.fetch_limit() as usize);
             }
-            Ok(page.finish(items, |org| org.id.to_string()))
+            let page = page.finish(items, |org| org.id.to_string());
+            Ok(Page {
+                items: views(conn, page.items)?,
+                next_cursor: page.next_cursor,
+            })
         })
     }
 
@@ -245,6 +251,19 @@ impl Store {
             Ok(organization)
         })
     }
+}
+
+/// Organizations as reads show them, with the indicators gone stale for each.
+fn views(conn: &mut DbConnection, organizations: Vec<Organization>) -> Result<Vec<OrganizationView>, StoreError> {
+    let ids: Vec<&str> = organizations.iter().map(|org| org.id.as_str()).collect();
+    let mut stale = crate::indicators::stale_indicators_by_organization(conn, &ids)?;
+    Ok(organizations
+        .into_iter()
+        .map(|org| {
+            let stale_ids = stale.remove(org.id.as_str()).unwrap_or_default();
+            OrganizationView::new(org, stale_ids)
+        })
+        .collect())
 }
 
 /// `If-Match`: the change applies only to the revision the client has seen.

@@ -535,7 +535,9 @@ backend_tests! {
         let token = app.token(&municipality, &[Role::Reader]);
         let reply = app.get(&format!("/v1/organizations/{region}"), Some(&token)).await;
         let organization = reply.ok();
-        assert_eq!(reply.header("etag").as_deref(), Some("\"1\""));
+        // Revision 1, no indicator stale for it.
+        assert_eq!(reply.header("etag").as_deref(), Some("\"1.0\""));
+        assert_eq!(organization["stale"], false);
         assert_eq!(organization["id"], region);
         assert_eq!(organization["name"], "Region Jämtland Härjedalen");
         let child = app

@@ -417,4 +417,25 @@ backend_tests! {
         .await
         .problem(422);
     }
+
+    async fn an_organization_answers_stale_when_its_newest_value_is_too_old(app: TestApp) {
+        let c = country(&app).await;
+        let id = create_indicator(&app, "U21468", "increasing").await;
+        let this_year = chrono::Utc::now().format("%Y").to_string().parse::<i32>().expect("year");
+        let values = json!([
+            {"organization_id": c.krokom, "period": "2016", "gender": "T", "value": 87.0},
+            {"organization_id": c.ostersund, "period": (this_year - 1).to_string(), "gender": "T", "value": 80.0},
+            {"organization_id": c.are, "period": "2016", "gender": "T", "value": null}
+        ]);
+        put_values(&app, &id, &app.root_token(), values).await.ok();
+        let krokom = app.get(&format!("/v1/organizations/{}", c.krokom), Some(&app.root_token())).await.ok();
+        assert_eq!(krokom["stale"], true, "a yearly value from 2016 is stale");
+        assert_eq!(krokom["stale_indicator_ids"], json!([id]));
+        let ostersund = app.get(&format!("/v1/organizations/{}", c.ostersund), Some(&app.root_token())).await.ok();
+        assert_eq!(ostersund["stale"], false, "last year's value is current");
+        let are = app.get(&format!("/v1/organizations/{}", c.are), Some(&app.root_token())).await.ok();
+        assert_eq!(are["stale"], false, "a missing value is no value: nothing to be stale");
+        let list = app.get("/v1/organizations?code=2309", Some(&app.root_token())).await.ok();
+        assert_eq!(list["items"][0]["stale"], true);
+    }
 }

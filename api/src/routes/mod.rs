@@ -33,7 +33,7 @@ mod webhooks;
 
 use planledger_domain::activity::Activity;
 use planledger_domain::goal::GoalView;
-use planledger_domain::organization::Organization;
+use planledger_domain::organization::OrganizationView;
 use planledger_domain::plan::PlanView;
 use planledger_persistence::Page;
 use serde::Serialize;
@@ -103,7 +103,7 @@ pub fn configure(config: &mut ServiceConfig) {
 list_type!(
     /// A page of organizations.
     OrganizationList,
-    Organization
+    OrganizationView
 );
 list_type!(
     /// A page of plans.

@@ -3,12 +3,14 @@
 use super::OrganizationList;
 use crate::auth::Auth;
 use crate::error::{ApiError, ListProblems, ReadProblems, WriteProblems};
-use crate::extract::{created, path_id, query_text, query_time, with_etag, IfMatch, JsonBody, PageQuery};
+use crate::extract::{created, path_id, query_text, query_time, with_etag, with_tag, IfMatch, JsonBody, PageQuery};
 use crate::state::AppState;
 use actix_web::{get, patch, post, web, HttpResponse};
 use chrono::{DateTime, Utc};
 use planledger_domain::ids::OrganizationId;
-use planledger_domain::organization::{NewOrganization, Organization, OrganizationKind, OrganizationPatch};
+use planledger_domain::organization::{
+    NewOrganization, Organization, OrganizationKind, OrganizationPatch, OrganizationView,
+};
 use planledger_persistence::OrganizationFilter;
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -100,7 +102,7 @@ pub async fn create(
     params(("id" = String, Path, format = "uuid")),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "The organization", body = Organization, headers(("ETag" = String))),
+        (status = 200, description = "The organization, with the indicators gone stale for it", body = OrganizationView, headers(("ETag" = String))),
         ReadProblems,
     )
 )]
@@ -108,8 +110,10 @@ pub async fn create(
 pub async fn get(state: web::Data<AppState>, auth: Auth, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let id = path_id(&id, OrganizationId::parse, "organization")?;
     let caller = state.caller(auth);
-    let organization = state.run(move |store| store.organization(&caller, &id)).await?;
-    Ok(with_etag(organization.revision, &organization))
+    let view = state.run(move |store| store.organization(&caller, &id)).await?;
+    // The revision, and how many indicators are stale for it: staleness moves with time, not revisions.
+    let tag = format!("\"{}.{}\"", view.organization.revision, view.stale_indicator_ids.len());
+    Ok(with_tag(tag, &view))
 }
 
 /// Changes an organization (admin of its scope).
