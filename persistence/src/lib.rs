@@ -32,6 +32,7 @@ pub use indicators::{IndicatorFilter, ValueFilter};
 pub use organizations::OrganizationFilter;
 pub use pagination::{Page, PageRequest};
 pub use plans::{ActivityFilter, PlanFilter};
+pub use reports::ReportSink;
 pub use webhooks::{AfterAttempt, AttemptReport, PendingDelivery};
 
 /// The current time as stored: UTC, truncated to microseconds so that both

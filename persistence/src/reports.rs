@@ -1,4 +1,6 @@
-//! Reports for scheduled scripts, read as one snapshot and scoped like the lists.
+//! Reports for scheduled scripts, read as one snapshot and scoped like the lists. A report is
+//! handed on a batch of rows at a time, so that the largest (every overdue activity of a
+//! national deployment) never sits in memory whole.
 
 use crate::access::{self, Caller, ListScope};
 use crate::db::DbConnection;
@@ -17,6 +19,14 @@ use planledger_domain::permissions::{Action, Visibility};
 use planledger_domain::plan::PlanStatus;
 use planledger_domain::report::{CountyIndicator, CountyReport, CountyRow, DueItem, OverdueActivity, PlanStatusRow};
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::ops::ControlFlow;
+
+/// How many rows a report reads from the database, and hands on, at a time.
+const BATCH: usize = 500;
+
+/// Takes a report's rows a batch at a time, in report order; answers `Break` when nobody
+/// reads any more, and the report stops reading.
+pub type ReportSink<'a, T> = &'a mut dyn FnMut(Vec<T>) -> ControlFlow<()>;
 
 /// The columns the overdue report reads, in select order.
 #[derive(Queryable)]
@@ -37,64 +47,97 @@ struct OverdueRow {
 impl Store {
     /// Activities of plans in force (adopted or under revision) past their due date on `as_of`
     /// and neither done nor cancelled, the longest overdue first.
-    pub fn overdue_activities(&self, caller: &Caller, as_of: NaiveDate) -> Result<Vec<OverdueActivity>, StoreError> {
-        self.read(|conn| overdue_in(conn, caller, as_of))
+    pub fn overdue_activities(
+        &self,
+        caller: &Caller,
+        as_of: NaiveDate,
+        sink: ReportSink<'_, OverdueActivity>,
+    ) -> Result<(), StoreError> {
+        self.read(|conn| overdue_in(conn, caller, as_of, sink).map(drop))
     }
 }
 
-/// The overdue activities on `as_of`, read on `conn`.
-fn overdue_in(conn: &mut DbConnection, caller: &Caller, as_of: NaiveDate) -> Result<Vec<OverdueActivity>, StoreError> {
-    let mut query = activities::table
-        .inner_join(goals::table.on(goals::id.eq(activities::goal_id)))
-        .inner_join(plans::table.on(plans::id.eq(activities::plan_id)))
-        .filter(activities::due_date.lt(as_of))
-        .filter(activities::status.ne_all([ActivityStatus::Done.as_str(), ActivityStatus::Cancelled.as_str()]))
-        .filter(plans::status.eq_any([PlanStatus::Adopted.as_str(), PlanStatus::UnderRevision.as_str()]))
-        .order((activities::due_date.asc(), activities::id.asc()))
-        .into_boxed();
+/// The overdue activities on `as_of`, read on `conn` in batches by (due date, id), each
+/// handed to `sink`; `Break` when the sink stopped the reading.
+fn overdue_in(
+    conn: &mut DbConnection,
+    caller: &Caller,
+    as_of: NaiveDate,
+    sink: ReportSink<'_, OverdueActivity>,
+) -> Result<ControlFlow<()>, StoreError> {
     // Plans in force are public material; without public read, only those in scope.
-    if let ListScope::Limited {
-        organizations,
-        public: false,
-    } = access::list_scope(conn, caller)?
-    {
-        query = query.filter(plans::organization_id.eq_any(organizations));
-    }
-    let rows: Vec<OverdueRow> = query
-        .select((
-            plans::organization_id,
-            plans::id,
-            plans::title,
-            plans::diary_number,
-            goals::id,
-            goals::number,
-            activities::id,
-            activities::title,
-            activities::due_date,
-            activities::status,
-            activities::responsible_execution,
-        ))
-        .load(conn)?;
-    Ok(rows
-        .into_iter()
-        .filter_map(|row| {
-            let due_date = row.due_date?;
-            Some(OverdueActivity {
-                organization_id: row.organization_id,
-                plan_id: row.plan_id,
-                plan_title: row.plan_title,
-                diary_number: row.diary_number,
-                goal_id: row.goal_id,
-                goal_number: row.goal_number,
-                activity_id: row.activity_id,
-                activity_title: row.activity_title,
-                due_date,
-                status: row.status,
-                responsible_execution: row.responsible_execution,
-                days_overdue: (as_of - due_date).num_days(),
+    let scope = match access::list_scope(conn, caller)? {
+        ListScope::Limited {
+            organizations,
+            public: false,
+        } => Some(organizations),
+        _ => None,
+    };
+    let mut after: Option<(NaiveDate, String)> = None;
+    loop {
+        let mut query = activities::table
+            .inner_join(goals::table.on(goals::id.eq(activities::goal_id)))
+            .inner_join(plans::table.on(plans::id.eq(activities::plan_id)))
+            .filter(activities::due_date.lt(as_of))
+            .filter(activities::status.ne_all([ActivityStatus::Done.as_str(), ActivityStatus::Cancelled.as_str()]))
+            .filter(plans::status.eq_any([PlanStatus::Adopted.as_str(), PlanStatus::UnderRevision.as_str()]))
+            .order((activities::due_date.asc(), activities::id.asc()))
+            .limit(BATCH as i64)
+            .into_boxed();
+        if let Some(organizations) = &scope {
+            query = query.filter(plans::organization_id.eq_any(organizations));
+        }
+        if let Some((due, id)) = &after {
+            query = query.filter(
+                activities::due_date
+                    .gt(*due)
+                    .or(activities::due_date.eq(*due).and(activities::id.gt(id.clone()))),
+            );
+        }
+        let rows: Vec<OverdueRow> = query
+            .select((
+                plans::organization_id,
+                plans::id,
+                plans::title,
+                plans::diary_number,
+                goals::id,
+                goals::number,
+                activities::id,
+                activities::title,
+                activities::due_date,
+                activities::status,
+                activities::responsible_execution,
+            ))
+            .load(conn)?;
+        let complete = rows.len() < BATCH;
+        let batch: Vec<OverdueActivity> = rows
+            .into_iter()
+            .filter_map(|row| {
+                let due_date = row.due_date?;
+                Some(OverdueActivity {
+                    organization_id: row.organization_id,
+                    plan_id: row.plan_id,
+                    plan_title: row.plan_title,
+                    diary_number: row.diary_number,
+                    goal_id: row.goal_id,
+                    goal_number: row.goal_number,
+                    activity_id: row.activity_id,
+                    activity_title: row.activity_title,
+                    due_date,
+                    status: row.status,
+                    responsible_execution: row.responsible_execution,
+                    days_overdue: (as_of - due_date).num_days(),
+                })
             })
-        })
-        .collect())
+            .collect();
+        after = batch.last().map(|last| (last.due_date, last.activity_id.clone()));
+        if !batch.is_empty() && sink(batch).is_break() {
+            return Ok(ControlFlow::Break(()));
+        }
+        if complete {
+            return Ok(ControlFlow::Continue(()));
+        }
+    }
 }
 
 /// A plan as the status and due reports read it.
@@ -153,47 +196,44 @@ struct AnnualState {
 type FollowUpLine = (String, String, String, String, String, NaiveDateTime);
 
 fn load_follow_ups(conn: &mut DbConnection, plan_ids: &[String]) -> Result<Vec<FollowUpLine>, StoreError> {
-    let mut lines = Vec::new();
-    for chunk in plan_ids.chunks(500) {
-        let mut part: Vec<FollowUpLine> = follow_ups::table
-            .filter(follow_ups::plan_id.eq_any(chunk))
-            .select((
-                follow_ups::id,
-                follow_ups::plan_id,
-                follow_ups::period,
-                follow_ups::kind,
-                follow_ups::status,
-                follow_ups::created_at,
-            ))
-            .load(conn)?;
-        lines.append(&mut part);
-    }
+    let mut lines: Vec<FollowUpLine> = follow_ups::table
+        .filter(follow_ups::plan_id.eq_any(plan_ids))
+        .select((
+            follow_ups::id,
+            follow_ups::plan_id,
+            follow_ups::period,
+            follow_ups::kind,
+            follow_ups::status,
+            follow_ups::created_at,
+        ))
+        .load(conn)?;
     // Oldest first, so that the last one of a plan and period is the newest.
     lines.sort_by(|a, b| a.5.cmp(&b.5).then_with(|| a.0.cmp(&b.0)));
     Ok(lines)
 }
 
+/// Goals (`goals_side`) or activities of these plans counted by plan and status.
 fn count_by_status(
     conn: &mut DbConnection,
     plan_ids: &[String],
     goals_side: bool,
 ) -> Result<HashMap<String, HashMap<String, i64>>, StoreError> {
+    let rows: Vec<(String, String, i64)> = if goals_side {
+        goals::table
+            .filter(goals::plan_id.eq_any(plan_ids))
+            .group_by((goals::plan_id, goals::status))
+            .select((goals::plan_id, goals::status, diesel::dsl::count_star()))
+            .load(conn)?
+    } else {
+        activities::table
+            .filter(activities::plan_id.eq_any(plan_ids))
+            .group_by((activities::plan_id, activities::status))
+            .select((activities::plan_id, activities::status, diesel::dsl::count_star()))
+            .load(conn)?
+    };
     let mut counts: HashMap<String, HashMap<String, i64>> = HashMap::new();
-    for chunk in plan_ids.chunks(500) {
-        let rows: Vec<(String, String)> = if goals_side {
-            goals::table
-                .filter(goals::plan_id.eq_any(chunk))
-                .select((goals::plan_id, goals::status))
-                .load(conn)?
-        } else {
-            activities::table
-                .filter(activities::plan_id.eq_any(chunk))
-                .select((activities::plan_id, activities::status))
-                .load(conn)?
-        };
-        for (plan, status) in rows {
-            *counts.entry(plan).or_default().entry(status).or_default() += 1;
-        }
+    for (plan, status, count) in rows {
+        counts.entry(plan).or_default().insert(status, count);
     }
     Ok(counts)
 }
@@ -234,6 +274,191 @@ fn covers(plan: &PlanRow, first: NaiveDate, last: NaiveDate) -> bool {
     plan.period_start.is_none_or(|start| start <= last) && plan.period_end.is_none_or(|end| end >= first)
 }
 
+/// The status report's rows of these plans (each with whether the caller sees its open
+/// follow-ups), in the given order.
+fn status_rows(
+    conn: &mut DbConnection,
+    plans: &[(PlanRow, bool)],
+    period: &str,
+) -> Result<Vec<PlanStatusRow>, StoreError> {
+    let ids: Vec<String> = plans.iter().map(|(plan, _)| plan.id.clone()).collect();
+    let goal_counts = count_by_status(conn, &ids, true)?;
+    let activity_counts = count_by_status(conn, &ids, false)?;
+    let sees_all: HashMap<&str, bool> = plans.iter().map(|(p, all)| (p.id.as_str(), *all)).collect();
+    let mut newest: HashMap<String, (String, String, String)> = HashMap::new();
+    for (id, plan_id, line_period, kind, status, _) in load_follow_ups(conn, &ids)? {
+        let visible =
+            sees_all.get(plan_id.as_str()).copied().unwrap_or(false) || status == FollowUpStatus::Approved.as_str();
+        if line_period == period && visible {
+            newest.insert(plan_id, (id, kind, status));
+        }
+    }
+    let empty = HashMap::new();
+    Ok(plans
+        .iter()
+        .map(|(plan, _)| {
+            let goals = goal_counts.get(&plan.id).unwrap_or(&empty);
+            let activities = activity_counts.get(&plan.id).unwrap_or(&empty);
+            let goal = |status: GoalStatus| goals.get(status.as_str()).copied().unwrap_or(0);
+            let activity = |status: ActivityStatus| activities.get(status.as_str()).copied().unwrap_or(0);
+            let follow_up = newest.remove(&plan.id);
+            PlanStatusRow {
+                goals_total: goals.values().sum(),
+                goals_not_started: goal(GoalStatus::NotStarted),
+                goals_on_track: goal(GoalStatus::OnTrack),
+                goals_at_risk: goal(GoalStatus::AtRisk),
+                goals_off_track: goal(GoalStatus::OffTrack),
+                goals_achieved: goal(GoalStatus::Achieved),
+                goals_not_achieved: goal(GoalStatus::NotAchieved),
+                goals_cancelled: goal(GoalStatus::Cancelled),
+                activities_total: activities.values().sum(),
+                activities_planned: activity(ActivityStatus::Planned),
+                activities_in_progress: activity(ActivityStatus::InProgress),
+                activities_done: activity(ActivityStatus::Done),
+                activities_postponed: activity(ActivityStatus::Postponed),
+                activities_cancelled: activity(ActivityStatus::Cancelled),
+                follow_up_id: follow_up.as_ref().map(|f| f.0.clone()),
+                follow_up_kind: follow_up.as_ref().map(|f| f.1.clone()),
+                follow_up_status: follow_up.map(|f| f.2),
+                organization_id: plan.organization_id.clone(),
+                plan_id: plan.id.clone(),
+                plan_title: plan.title.clone(),
+                diary_number: plan.diary_number.clone(),
+                plan_status: plan.status.clone(),
+            }
+        })
+        .collect())
+}
+
+/// The due report's follow-up items of these plans in force (each with whether the caller
+/// sees its open follow-ups): every year ended before `before` without an approved annual
+/// report, by plan and year.
+fn due_follow_ups(
+    conn: &mut DbConnection,
+    plans: &[(PlanRow, bool)],
+    before: NaiveDate,
+) -> Result<Vec<DueItem>, StoreError> {
+    let ids: Vec<String> = plans.iter().map(|(plan, _)| plan.id.clone()).collect();
+    // Per plan and year: approved?, and the newest open annual report the caller sees.
+    let mut annual: HashMap<(String, String), AnnualState> = HashMap::new();
+    let sees_all: HashMap<&str, bool> = plans.iter().map(|(p, all)| (p.id.as_str(), *all)).collect();
+    for (id, plan_id, period, kind, status, _) in load_follow_ups(conn, &ids)? {
+        if kind != FollowUpKind::Annual.as_str() {
+            continue;
+        }
+        let entry = annual.entry((plan_id.clone(), period)).or_default();
+        if status == FollowUpStatus::Approved.as_str() {
+            entry.approved = true;
+        } else if sees_all.get(plan_id.as_str()).copied().unwrap_or(false) {
+            entry.open = Some((id, status));
+        }
+    }
+    let mut items = Vec::new();
+    for (plan, _) in plans {
+        // The last year that has ended before `before`.
+        let mut last_ended = before.year() - 1;
+        if let Some(end) = plan.period_end {
+            last_ended = last_ended.min(end.year());
+        }
+        let first = plan.period_start.map_or(last_ended, |start| start.year());
+        for year in first..=last_ended {
+            let period = year.to_string();
+            let AnnualState { approved, open } = annual.remove(&(plan.id.clone(), period.clone())).unwrap_or_default();
+            if approved {
+                continue;
+            }
+            let (subject_id, state) = open.unwrap_or_else(|| (plan.id.clone(), "missing".to_owned()));
+            items.push(DueItem {
+                kind: "follow_up".into(),
+                organization_id: plan.organization_id.clone(),
+                plan_id: Some(plan.id.clone()),
+                subject_id,
+                title: plan.title.clone(),
+                period: Some(period),
+                due_date: None,
+                state,
+            });
+        }
+    }
+    Ok(items)
+}
+
+/// The due report's indicator items: the indicators the caller sees that are stale as of
+/// `before`, by id, a batch at a time.
+fn stale_indicators(
+    conn: &mut DbConnection,
+    scope: &ListScope,
+    before: NaiveDate,
+    sink: ReportSink<'_, DueItem>,
+) -> Result<(), StoreError> {
+    let judged_at = before.and_time(chrono::NaiveTime::MIN).and_utc();
+    let mut after: Option<String> = None;
+    loop {
+        let mut query = indicators::table
+            .order(indicators::id.asc())
+            .limit(BATCH as i64)
+            .into_boxed();
+        if let ListScope::Limited {
+            organizations,
+            public: false,
+        } = scope
+        {
+            query = query.filter(indicators::organization_id.eq_any(organizations));
+        }
+        if let Some(id) = &after {
+            query = query.filter(indicators::id.gt(id.clone()));
+        }
+        let catalogue: Vec<(String, String, String, String)> = query
+            .select((
+                indicators::id,
+                indicators::organization_id,
+                indicators::title,
+                indicators::update_frequency,
+            ))
+            .load(conn)?;
+        let complete = catalogue.len() < BATCH;
+        after = catalogue.last().map(|line| line.0.clone());
+        let ids: Vec<&str> = catalogue.iter().map(|line| line.0.as_str()).collect();
+        let pairs: Vec<(String, String)> = indicator_values::table
+            .filter(indicator_values::indicator_id.eq_any(&ids))
+            .filter(indicator_values::value.is_not_null())
+            .select((indicator_values::indicator_id, indicator_values::period))
+            .distinct()
+            .load(conn)?;
+        let mut newest: HashMap<String, String> = HashMap::new();
+        for (id, period) in pairs {
+            let entry = newest.entry(id).or_insert_with(|| period.clone());
+            if Period::sort_key(&period) > Period::sort_key(entry) {
+                *entry = period;
+            }
+        }
+        let mut items = Vec::new();
+        for (id, organization_id, title, frequency) in catalogue {
+            let frequency = UpdateFrequency::parse(&frequency)
+                .ok_or_else(|| StoreError::Corrupt(format!("unknown update frequency {frequency:?}")))?;
+            let period = newest.remove(&id);
+            if indicator_rules::is_stale(frequency, period.as_deref(), judged_at) {
+                items.push(DueItem {
+                    kind: "indicator".into(),
+                    organization_id,
+                    plan_id: None,
+                    subject_id: id,
+                    title,
+                    period,
+                    due_date: None,
+                    state: "stale".into(),
+                });
+            }
+        }
+        if !items.is_empty() && sink(items).is_break() {
+            return Ok(());
+        }
+        if complete {
+            return Ok(());
+        }
+    }
+}
+
 impl Store {
     /// Per plan of the organization and its descendants that the caller sees and whose period
     /// covers `year`: goals and activities counted by status and the newest follow-up for the
@@ -243,11 +468,13 @@ impl Store {
         caller: &Caller,
         organization_id: &OrganizationId,
         year: i32,
-    ) -> Result<Vec<PlanStatusRow>, StoreError> {
+        sink: ReportSink<'_, PlanStatusRow>,
+    ) -> Result<(), StoreError> {
         self.read(|conn| {
             let (first, last) = year_bounds(year)?;
             let organizations = subtree(conn, organization_id)?;
             let scope = access::list_scope(conn, caller)?;
+            // The plans' keys are small; their counts and follow-ups are read a batch at a time.
             let mut chosen = Vec::new();
             for plan in load_plans(conn)? {
                 if !organizations.contains(&plan.organization_id) || !covers(&plan, first, last) {
@@ -265,54 +492,14 @@ impl Store {
                     b.id.as_str(),
                 ))
             });
-            let ids: Vec<String> = chosen.iter().map(|(plan, _)| plan.id.clone()).collect();
-            let goal_counts = count_by_status(conn, &ids, true)?;
-            let activity_counts = count_by_status(conn, &ids, false)?;
             let period = year.to_string();
-            let mut newest: HashMap<String, (String, String, String)> = HashMap::new();
-            let sees_all: HashMap<&str, bool> = chosen.iter().map(|(p, all)| (p.id.as_str(), *all)).collect();
-            for (id, plan_id, line_period, kind, status, _) in load_follow_ups(conn, &ids)? {
-                let visible = sees_all.get(plan_id.as_str()).copied().unwrap_or(false)
-                    || status == FollowUpStatus::Approved.as_str();
-                if line_period == period && visible {
-                    newest.insert(plan_id, (id, kind, status));
+            for batch in chosen.chunks(BATCH) {
+                let rows = status_rows(conn, batch, &period)?;
+                if sink(rows).is_break() {
+                    break;
                 }
             }
-            let empty = HashMap::new();
-            Ok(chosen
-                .into_iter()
-                .map(|(plan, _)| {
-                    let goals = goal_counts.get(&plan.id).unwrap_or(&empty);
-                    let activities = activity_counts.get(&plan.id).unwrap_or(&empty);
-                    let goal = |status: GoalStatus| goals.get(status.as_str()).copied().unwrap_or(0);
-                    let activity = |status: ActivityStatus| activities.get(status.as_str()).copied().unwrap_or(0);
-                    let follow_up = newest.remove(&plan.id);
-                    PlanStatusRow {
-                        goals_total: goals.values().sum(),
-                        goals_not_started: goal(GoalStatus::NotStarted),
-                        goals_on_track: goal(GoalStatus::OnTrack),
-                        goals_at_risk: goal(GoalStatus::AtRisk),
-                        goals_off_track: goal(GoalStatus::OffTrack),
-                        goals_achieved: goal(GoalStatus::Achieved),
-                        goals_not_achieved: goal(GoalStatus::NotAchieved),
-                        goals_cancelled: goal(GoalStatus::Cancelled),
-                        activities_total: activities.values().sum(),
-                        activities_planned: activity(ActivityStatus::Planned),
-                        activities_in_progress: activity(ActivityStatus::InProgress),
-                        activities_done: activity(ActivityStatus::Done),
-                        activities_postponed: activity(ActivityStatus::Postponed),
-                        activities_cancelled: activity(ActivityStatus::Cancelled),
-                        follow_up_id: follow_up.as_ref().map(|f| f.0.clone()),
-                        follow_up_kind: follow_up.as_ref().map(|f| f.1.clone()),
-                        follow_up_status: follow_up.map(|f| f.2),
-                        organization_id: plan.organization_id,
-                        plan_id: plan.id,
-                        plan_title: plan.title,
-                        diary_number: plan.diary_number,
-                        plan_status: plan.status,
-                    }
-                })
-                .collect())
+            Ok(())
         })
     }
 
@@ -320,11 +507,14 @@ impl Store {
     /// period covers that ended before `before` without an approved annual follow-up; the
     /// overdue activities of `overdue_activities(before)`; and the indicators stale as of
     /// `before`. Follow-ups first (by plan, year), then activities, then indicators.
-    pub fn due_report(&self, caller: &Caller, before: NaiveDate) -> Result<Vec<DueItem>, StoreError> {
+    pub fn due_report(
+        &self,
+        caller: &Caller,
+        before: NaiveDate,
+        sink: ReportSink<'_, DueItem>,
+    ) -> Result<(), StoreError> {
         self.read(|conn| {
-            let overdue = overdue_in(conn, caller, before)?;
             let scope = access::list_scope(conn, caller)?;
-            let mut items = Vec::new();
             let mut chosen = Vec::new();
             for plan in load_plans(conn)? {
                 let (visible, sees_all) = plan_access(&scope, &plan);
@@ -332,107 +522,33 @@ impl Store {
                     chosen.push((plan, sees_all));
                 }
             }
-            let ids: Vec<String> = chosen.iter().map(|(plan, _)| plan.id.clone()).collect();
-            // Per plan and year: approved?, and the newest open annual report the caller sees.
-            let mut annual: HashMap<(String, String), AnnualState> = HashMap::new();
-            let sees_all: HashMap<&str, bool> = chosen.iter().map(|(p, all)| (p.id.as_str(), *all)).collect();
-            for (id, plan_id, period, kind, status, _) in load_follow_ups(conn, &ids)? {
-                if kind != FollowUpKind::Annual.as_str() {
-                    continue;
-                }
-                let entry = annual.entry((plan_id.clone(), period)).or_default();
-                if status == FollowUpStatus::Approved.as_str() {
-                    entry.approved = true;
-                } else if sees_all.get(plan_id.as_str()).copied().unwrap_or(false) {
-                    entry.open = Some((id, status));
+            for batch in chosen.chunks(BATCH) {
+                let items = due_follow_ups(conn, batch, before)?;
+                if !items.is_empty() && sink(items).is_break() {
+                    return Ok(());
                 }
             }
-            for (plan, _) in &chosen {
-                // The last year that has ended before `before`.
-                let mut last_ended = before.year() - 1;
-                if let Some(end) = plan.period_end {
-                    last_ended = last_ended.min(end.year());
-                }
-                let first = plan.period_start.map_or(last_ended, |start| start.year());
-                for year in first..=last_ended {
-                    let period = year.to_string();
-                    let AnnualState { approved, open } = annual
-                        .get(&(plan.id.clone(), period.clone()))
-                        .cloned()
-                        .unwrap_or_default();
-                    if approved {
-                        continue;
-                    }
-                    let (subject_id, state) = open.unwrap_or_else(|| (plan.id.clone(), "missing".to_owned()));
-                    items.push(DueItem {
-                        kind: "follow_up".into(),
-                        organization_id: plan.organization_id.clone(),
-                        plan_id: Some(plan.id.clone()),
-                        subject_id,
-                        title: plan.title.clone(),
-                        period: Some(period),
-                        due_date: None,
-                        state,
-                    });
-                }
+            let activities = overdue_in(conn, caller, before, &mut |batch| {
+                sink(
+                    batch
+                        .into_iter()
+                        .map(|activity| DueItem {
+                            kind: "activity".into(),
+                            organization_id: activity.organization_id,
+                            plan_id: Some(activity.plan_id),
+                            subject_id: activity.activity_id,
+                            title: activity.activity_title,
+                            period: None,
+                            due_date: Some(activity.due_date),
+                            state: activity.status,
+                        })
+                        .collect(),
+                )
+            })?;
+            if activities.is_break() {
+                return Ok(());
             }
-            items.extend(overdue.into_iter().map(|activity| DueItem {
-                kind: "activity".into(),
-                organization_id: activity.organization_id,
-                plan_id: Some(activity.plan_id),
-                subject_id: activity.activity_id,
-                title: activity.activity_title,
-                period: None,
-                due_date: Some(activity.due_date),
-                state: activity.status,
-            }));
-            let mut query = indicators::table.order(indicators::id.asc()).into_boxed();
-            if let ListScope::Limited {
-                organizations,
-                public: false,
-            } = &scope
-            {
-                query = query.filter(indicators::organization_id.eq_any(organizations));
-            }
-            let catalogue: Vec<(String, String, String, String)> = query
-                .select((
-                    indicators::id,
-                    indicators::organization_id,
-                    indicators::title,
-                    indicators::update_frequency,
-                ))
-                .load(conn)?;
-            let pairs: Vec<(String, String)> = indicator_values::table
-                .filter(indicator_values::value.is_not_null())
-                .select((indicator_values::indicator_id, indicator_values::period))
-                .distinct()
-                .load(conn)?;
-            let mut newest: HashMap<String, String> = HashMap::new();
-            for (id, period) in pairs {
-                let entry = newest.entry(id).or_insert_with(|| period.clone());
-                if Period::sort_key(&period) > Period::sort_key(entry) {
-                    *entry = period;
-                }
-            }
-            let judged_at = before.and_time(chrono::NaiveTime::MIN).and_utc();
-            for (id, organization_id, title, frequency) in catalogue {
-                let frequency = UpdateFrequency::parse(&frequency)
-                    .ok_or_else(|| StoreError::Corrupt(format!("unknown update frequency {frequency:?}")))?;
-                let period = newest.remove(&id);
-                if indicator_rules::is_stale(frequency, period.as_deref(), judged_at) {
-                    items.push(DueItem {
-                        kind: "indicator".into(),
-                        organization_id,
-                        plan_id: None,
-                        subject_id: id,
-                        title,
-                        period,
-                        due_date: None,
-                        state: "stale".into(),
-                    });
-                }
-            }
-            Ok(items)
+            stale_indicators(conn, &scope, before, sink)
         })
     }
 

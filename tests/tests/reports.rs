@@ -306,4 +306,43 @@ backend_tests! {
         app.get(&format!("/v1/reports/county?organization_id={krokom}&period=2016&indicator_ids={first}"), None).await.problem(422);
         app.get(&format!("/v1/reports/county?organization_id={region}&period=2016"), None).await.problem(400);
     }
+
+    async fn large_reports_stream_in_batches_whole_and_in_order(app: TestApp) {
+        // Three municipalities with the demo plans: more overdue activities than one batch.
+        let mut expected = 0;
+        for (i, name) in ["Krokom", "Strömsund", "Åre"].iter().enumerate() {
+            let mut file = demo();
+            file["organization"] = json!({"name": name, "kind": "municipality", "code": format!("230{}", i + 1)});
+            expected += file["plans"].as_array().expect("plans").iter()
+                .filter(|plan| matches!(plan["status"].as_str(), Some("adopted" | "under_revision")))
+                .flat_map(|plan| plan["goals"].as_array().expect("goals").iter())
+                .flat_map(|goal| goal["activities"].as_array().expect("activities").iter())
+                .filter(|activity| activity["due_date"].is_string())
+                .filter(|activity| !matches!(activity["status"].as_str(), Some("done" | "cancelled")))
+                .count();
+            app.post("/v1/import/plans", Some(&app.root_token()), &file).await.ok();
+        }
+        assert!(expected > 500, "{expected} rows cross a batch boundary");
+
+        let path = "/v1/reports/overdue-activities?as_of=2099-01-01";
+        let reply = app.get(path, None).await;
+        assert_eq!(reply.status.as_u16(), 200);
+        assert_eq!(reply.header("content-length"), None, "streamed, not sized in advance");
+        let report: Value = serde_json::from_str(&reply.text).expect("one whole JSON document");
+        let items = report["items"].as_array().expect("items");
+        assert_eq!(items.len(), expected);
+        let ids: std::collections::HashSet<&str> = items.iter().map(|i| i["activity_id"].as_str().expect("id")).collect();
+        assert_eq!(ids.len(), expected, "no activity twice, none left out at a batch boundary");
+        assert!(items.windows(2).all(|pair| pair[0]["due_date"].as_str() <= pair[1]["due_date"].as_str()));
+        assert_twin(&csv_of(&app, path).await, items);
+
+        // An empty report still has its header row, the one a full report has.
+        let full = app.get(&format!("{path}&format=csv"), None).await.text;
+        let header = &full[..full.find("\r\n").expect("a header row") + 2];
+        let empty_csv = app.get(&format!("{path}&format=csv").replace("2099-01-01", "1990-01-01"), None).await;
+        assert_eq!(empty_csv.status.as_u16(), 200);
+        assert_eq!(empty_csv.text, header);
+        let empty = app.get(&path.replace("2099-01-01", "1990-01-01"), None).await.ok();
+        assert_eq!(empty, json!({"as_of": "1990-01-01", "items": []}));
+    }
 }

@@ -5,13 +5,21 @@ use crate::auth::Auth;
 use crate::error::{ApiError, ListProblems, ProblemKind};
 use crate::state::AppState;
 use actix_web::http::header;
+use actix_web::web::Bytes;
+use actix_web::HttpResponseBuilder;
 use actix_web::{get, web, HttpRequest, HttpResponse};
 use chrono::NaiveDate;
+use futures_util::StreamExt;
 use planledger_domain::ids::{IndicatorId, OrganizationId};
 use planledger_domain::indicator::Period;
 use planledger_domain::report::{CountyReport, DueItem, OverdueActivity, PlanStatusRow};
+use planledger_persistence::{ReportSink, Store, StoreError};
 use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use std::ops::ControlFlow;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use utoipa::openapi::{RefOr, Schema};
+use utoipa::{IntoParams, PartialSchema, ToSchema};
 
 /// `format`: `json` (the default) or `csv`.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -21,41 +29,186 @@ pub struct FormatQuery {
     pub format: Option<String>,
 }
 
-fn wants_csv(request: &HttpRequest, format: &FormatQuery) -> Result<bool, ApiError> {
-    match format.format.as_deref() {
-        Some("csv") => Ok(true),
-        Some("json") => Ok(false),
-        Some(other) => Err(ApiError::bad_request(format!(
-            "format must be json or csv, got {other:?}"
-        ))),
-        None => Ok(request
-            .headers()
-            .get(header::ACCEPT)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|accept| accept.contains("text/csv"))),
+/// How long a report waits for its reader to take the next batch before it gives up,
+/// releasing the database connection and snapshot it holds.
+const STALLED_READER: Duration = Duration::from_secs(30);
+
+/// How a report's rows are written: CSV with a header row, or JSON in its envelope.
+enum Encoding {
+    /// RFC 4180 with CRLF, offered for download under this file name.
+    Csv { file_name: String },
+    /// The envelope (`{"as_of": …, "items": [`) before the rows and the end after them.
+    Json { head: String },
+}
+
+impl Encoding {
+    fn chosen(request: &HttpRequest, format: &FormatQuery, file_name: String) -> Result<Self, ApiError> {
+        let csv = match format.format.as_deref() {
+            Some("csv") => true,
+            Some("json") => false,
+            Some(other) => {
+                return Err(ApiError::bad_request(format!(
+                    "format must be json or csv, got {other:?}"
+                )))
+            }
+            None => request
+                .headers()
+                .get(header::ACCEPT)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|accept| accept.contains("text/csv")),
+        };
+        Ok(if csv {
+            Encoding::Csv { file_name }
+        } else {
+            Encoding::Json { head: String::new() }
+        })
+    }
+
+    /// Sets the JSON envelope: `envelope` serialized with its `items` (the last field) empty.
+    fn around<E: Serialize>(self, envelope: &E) -> Result<Self, ApiError> {
+        let Encoding::Json { .. } = self else { return Ok(self) };
+        let text = serde_json::to_string(envelope).map_err(internal)?;
+        let head = text
+            .strip_suffix("[]}")
+            .map(|envelope| format!("{envelope}["))
+            .ok_or_else(|| ApiError::new(ProblemKind::Internal, "a report envelope must end with its items"))?;
+        Ok(Encoding::Json { head })
+    }
+
+    /// The start of the body: the CSV header row (from the row schema's properties, so that an
+    /// empty report has one too) or the JSON envelope's head.
+    fn start<T: PartialSchema>(&self) -> Result<Vec<u8>, ApiError> {
+        match self {
+            Encoding::Json { head } => Ok(head.clone().into_bytes()),
+            Encoding::Csv { .. } => {
+                let RefOr::T(Schema::Object(row)) = T::schema() else {
+                    return Err(ApiError::new(ProblemKind::Internal, "a report row must be an object"));
+                };
+                let mut writer = csv_writer();
+                writer.write_record(row.properties.keys()).map_err(internal)?;
+                writer.into_inner().map_err(internal)
+            }
+        }
+    }
+
+    /// Appends rows; `first` when none has been written before.
+    fn rows<T: Serialize>(&self, out: &mut Vec<u8>, rows: &[T], first: bool) -> Result<(), ApiError> {
+        match self {
+            Encoding::Json { .. } => {
+                for (i, row) in rows.iter().enumerate() {
+                    if !(first && i == 0) {
+                        out.push(b',');
+                    }
+                    serde_json::to_writer(&mut *out, row).map_err(internal)?;
+                }
+                Ok(())
+            }
+            Encoding::Csv { .. } => {
+                let mut writer = csv_writer();
+                for row in rows {
+                    writer.serialize(row).map_err(internal)?;
+                }
+                out.extend(writer.into_inner().map_err(internal)?);
+                Ok(())
+            }
+        }
+    }
+
+    fn end(&self) -> &'static [u8] {
+        match self {
+            Encoding::Json { .. } => b"]}",
+            Encoding::Csv { .. } => b"",
+        }
+    }
+
+    fn response(&self) -> HttpResponseBuilder {
+        let mut response = HttpResponse::Ok();
+        match self {
+            Encoding::Json { .. } => response.content_type("application/json"),
+            Encoding::Csv { file_name } => response.content_type("text/csv; charset=utf-8").insert_header((
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{file_name}.csv\""),
+            )),
+        };
+        response
     }
 }
 
-/// Rows as CSV, with a header row from the rows' field names.
-fn csv_response<T: Serialize>(name: &str, rows: &[T]) -> Result<HttpResponse, ApiError> {
-    let mut writer = ::csv::WriterBuilder::new()
+fn csv_writer() -> ::csv::Writer<Vec<u8>> {
+    ::csv::WriterBuilder::new()
+        .has_headers(false)
         .terminator(::csv::Terminator::CRLF)
-        .from_writer(Vec::new());
-    for row in rows {
-        writer
-            .serialize(row)
-            .map_err(|e| ApiError::new(ProblemKind::Internal, e.to_string()))?;
-    }
-    let body = writer
-        .into_inner()
-        .map_err(|e| ApiError::new(ProblemKind::Internal, e.to_string()))?;
-    Ok(HttpResponse::Ok()
-        .content_type("text/csv; charset=utf-8")
-        .insert_header((
-            header::CONTENT_DISPOSITION,
-            format!("attachment; filename=\"{name}.csv\""),
-        ))
-        .body(body))
+        .from_writer(Vec::new())
+}
+
+fn internal(error: impl std::fmt::Display) -> ApiError {
+    ApiError::new(ProblemKind::Internal, error.to_string())
+}
+
+/// Streams a report as `read` hands on its rows, one snapshot on the blocking pool. The
+/// answer starts once the first batch is read, so that a report that fails before that (an
+/// unknown organization, an unavailable database) is a problem answer; a failure after
+/// that ends the body early and without its end, which a reader sees as a broken transfer
+/// rather than a short report.
+async fn stream_report<T, Read>(state: &AppState, encoding: Encoding, read: Read) -> Result<HttpResponse, ApiError>
+where
+    T: Serialize + PartialSchema + Send + 'static,
+    Read: FnOnce(&Store, ReportSink<'_, T>) -> Result<(), StoreError> + Send + 'static,
+{
+    let (sender, mut receiver) = mpsc::channel::<Result<Bytes, ApiError>>(2);
+    let store = state.store.clone();
+    let runtime = tokio::runtime::Handle::current();
+    let mut response = encoding.response();
+    tokio::task::spawn_blocking(move || {
+        let send = |chunk: Result<Bytes, ApiError>| {
+            runtime
+                .block_on(tokio::time::timeout(STALLED_READER, sender.send(chunk)))
+                .is_ok_and(|sent| sent.is_ok())
+        };
+        let mut body = match encoding.start::<T>() {
+            Ok(start) => start,
+            Err(error) => {
+                send(Err(error));
+                return;
+            }
+        };
+        let mut written = false;
+        let mut failure = None;
+        let outcome = read(&store, &mut |rows: Vec<T>| {
+            if let Err(error) = encoding.rows(&mut body, &rows, !written) {
+                failure = Some(error);
+                return ControlFlow::Break(());
+            }
+            written |= !rows.is_empty();
+            if send(Ok(Bytes::from(std::mem::take(&mut body)))) {
+                ControlFlow::Continue(())
+            } else {
+                ControlFlow::Break(())
+            }
+        });
+        let end = match (outcome, failure) {
+            (Err(error), _) => Err(ApiError::from(error)),
+            (Ok(()), Some(error)) => Err(error),
+            (Ok(()), None) => {
+                body.extend_from_slice(encoding.end());
+                Ok(Bytes::from(body))
+            }
+        };
+        send(end);
+    });
+    let first = receiver
+        .recv()
+        .await
+        .ok_or_else(|| ApiError::new(ProblemKind::Internal, "the report stopped before it started"))??;
+    let rest = futures_util::stream::unfold(receiver, |mut receiver| async move {
+        let chunk = receiver.recv().await?;
+        let chunk = chunk.map_err(|error| {
+            tracing::error!(%error, "a report failed while it was sent; its body ends early");
+            actix_web::error::ErrorInternalServerError(error.to_string())
+        });
+        Some((chunk, receiver))
+    });
+    Ok(response.streaming(futures_util::stream::once(async move { Ok(first) }).chain(rest)))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -92,14 +245,14 @@ pub async fn overdue_activities(
     query: web::Query<OverdueQuery>,
     format: web::Query<FormatQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let csv = wants_csv(&request, &format)?;
     let as_of = query.as_of.unwrap_or_else(|| chrono::Utc::now().date_naive());
+    let encoding = Encoding::chosen(&request, &format, format!("overdue-activities-{as_of}"))?
+        .around(&OverdueReport { as_of, items: vec![] })?;
     let caller = state.caller(auth);
-    let items = state.run(move |store| store.overdue_activities(&caller, as_of)).await?;
-    if csv {
-        return csv_response(&format!("overdue-activities-{as_of}"), &items);
-    }
-    Ok(HttpResponse::Ok().json(OverdueReport { as_of, items }))
+    stream_report(&state, encoding, move |store, sink| {
+        store.overdue_activities(&caller, as_of, sink)
+    })
+    .await
 }
 
 /// `organization_id` and `period` of the status report.
@@ -161,20 +314,18 @@ pub async fn status(
     query: web::Query<StatusQuery>,
     format: web::Query<FormatQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let csv = wants_csv(&request, &format)?;
     let organization = organization_param(query.organization_id.as_deref())?;
     let year = year_param(query.period.as_deref())?;
-    let caller = state.caller(auth);
-    let id = organization.clone();
-    let items = state.run(move |store| store.status_report(&caller, &id, year)).await?;
-    if csv {
-        return csv_response(&format!("status-{year}"), &items);
-    }
-    Ok(HttpResponse::Ok().json(StatusReport {
+    let encoding = Encoding::chosen(&request, &format, format!("status-{year}"))?.around(&StatusReport {
         organization_id: organization.to_string(),
         period: year.to_string(),
-        items,
-    }))
+        items: vec![],
+    })?;
+    let caller = state.caller(auth);
+    stream_report(&state, encoding, move |store, sink| {
+        store.status_report(&caller, &organization, year, sink)
+    })
+    .await
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -221,14 +372,14 @@ pub async fn due(
     query: web::Query<DueQuery>,
     format: web::Query<FormatQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let csv = wants_csv(&request, &format)?;
     let before = query.before.unwrap_or_else(|| chrono::Utc::now().date_naive());
+    let encoding =
+        Encoding::chosen(&request, &format, format!("due-{before}"))?.around(&DueReport { before, items: vec![] })?;
     let caller = state.caller(auth);
-    let items = state.run(move |store| store.due_report(&caller, before)).await?;
-    if csv {
-        return csv_response(&format!("due-{before}"), &items);
-    }
-    Ok(HttpResponse::Ok().json(DueReport { before, items }))
+    stream_report(&state, encoding, move |store, sink| {
+        store.due_report(&caller, before, sink)
+    })
+    .await
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -250,11 +401,8 @@ fn number_cell(value: Option<f64>) -> String {
         .unwrap_or_default()
 }
 
-fn county_csv(report: &CountyReport) -> Result<HttpResponse, ApiError> {
-    let internal = |e: ::csv::Error| ApiError::new(ProblemKind::Internal, e.to_string());
-    let mut writer = ::csv::WriterBuilder::new()
-        .terminator(::csv::Terminator::CRLF)
-        .from_writer(Vec::new());
+fn county_csv(report: &CountyReport) -> Result<Vec<u8>, ApiError> {
+    let mut writer = csv_writer();
     let codes: Vec<&str> = report.indicators.iter().map(|i| i.code.as_str()).collect();
     let mut header = vec!["organization_id", "name", "code"];
     header.extend(codes.iter().copied());
@@ -277,16 +425,7 @@ fn county_csv(report: &CountyReport) -> Result<HttpResponse, ApiError> {
         record.extend(codes.iter().map(|c| number_cell(figures.get(*c).copied().flatten())));
         writer.write_record(&record).map_err(internal)?;
     }
-    let body = writer
-        .into_inner()
-        .map_err(|e| ApiError::new(ProblemKind::Internal, e.to_string()))?;
-    Ok(HttpResponse::Ok()
-        .content_type("text/csv; charset=utf-8")
-        .insert_header((
-            header::CONTENT_DISPOSITION,
-            format!("attachment; filename=\"county-{}.csv\"", report.period),
-        ))
-        .body(body))
+    writer.into_inner().map_err(internal)
 }
 
 /// The county compilation (länsrapport): every municipality whose parent is the region
@@ -317,7 +456,6 @@ pub async fn county(
     query: web::Query<CountyQuery>,
     format: web::Query<FormatQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let csv = wants_csv(&request, &format)?;
     let region = organization_param(query.organization_id.as_deref())?;
     let period = query
         .period
@@ -341,12 +479,14 @@ pub async fn county(
     if ids.is_empty() {
         return Err(ApiError::bad_request("indicator_ids is required"));
     }
+    let encoding = Encoding::chosen(&request, &format, format!("county-{period}"))?;
     let caller = state.caller(auth);
     let report = state
         .run(move |store| store.county_report(&caller, &region, &period, &ids))
         .await?;
-    if csv {
-        return county_csv(&report);
+    // One row per municipality of one region: small enough to answer whole.
+    match encoding {
+        Encoding::Csv { .. } => Ok(encoding.response().body(county_csv(&report)?)),
+        Encoding::Json { .. } => Ok(HttpResponse::Ok().json(report)),
     }
-    Ok(HttpResponse::Ok().json(report))
 }
