@@ -21,6 +21,7 @@ use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpResponse, HttpServer};
 use planledger_persistence::Store;
 use std::net::{SocketAddr, TcpListener};
+use std::time::Duration;
 use utoipa::ToSchema;
 use utoipa_actix_web::AppExt;
 use utoipa_swagger_ui::SwaggerUi;
@@ -162,6 +163,11 @@ pub fn start(settings: &Settings, store: Store) -> std::io::Result<Running> {
             .default_service(web::to(no_route))
     })
     .listen(listener)?
+    // A client gets 5 s to send a request's head and an idle keep-alive connection closes
+    // after 30 s, so that slow or silent clients cannot hold connections open; how long the
+    // database may take is bounded by the pool and statement timeouts (503).
+    .client_request_timeout(Duration::from_secs(5))
+    .keep_alive(Duration::from_secs(30))
     .shutdown_timeout(30)
     .run();
     Ok(Running {

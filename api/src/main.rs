@@ -41,6 +41,10 @@ struct DatabaseArgs {
     /// Largest number of database connections.
     #[arg(long, env = "PLANLEDGER_DB_POOL_SIZE", default_value_t = 16, global = true)]
     db_pool_size: u32,
+    /// PostgreSQL: how long one statement may run, waiting for a lock included, before it is
+    /// cancelled and the request answered 503: seconds, or 30s, 2m; 0: no limit.
+    #[arg(long, env = "PLANLEDGER_DB_STATEMENT_TIMEOUT", default_value = "30s", global = true)]
+    db_statement_timeout: String,
 }
 
 #[derive(Args)]
@@ -166,6 +170,7 @@ fn main() -> ExitCode {
 fn open_store(database: &DatabaseArgs) -> Result<Store, Failure> {
     let options = PoolOptions {
         max_size: database.db_pool_size.max(1),
+        statement_timeout: parse_duration("--db-statement-timeout", &database.db_statement_timeout)?,
         ..PoolOptions::default()
     };
     let store = Store::open(&database.database_url, options)?;
@@ -210,21 +215,25 @@ fn jwt_settings(args: JwtArgs, allow_generated: bool) -> Result<JwtSettings, Fai
         issuer: args.jwt_issuer,
         audience: args.jwt_audience,
         identity_provider,
-        client_token_ttl: parse_ttl(&args.client_token_ttl)?,
+        client_token_ttl: parse_duration("--client-token-ttl", &args.client_token_ttl)?,
     })
 }
 
-fn parse_ttl(text: &str) -> Result<Duration, Failure> {
+fn parse_duration(option: &str, text: &str) -> Result<Duration, Failure> {
     let (number, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len()));
     let number: u64 = number
         .parse()
-        .map_err(|_| Failure(format!("--ttl {text:?} is not a duration like 3600, 30m, 12h or 7d")))?;
+        .map_err(|_| Failure(format!("{option} {text:?} is not a duration like 3600, 30m, 12h or 7d")))?;
     let seconds = match unit {
         "" | "s" => 1,
         "m" => 60,
         "h" => 3600,
         "d" => 86_400,
-        _ => return Err(Failure(format!("--ttl {text:?} has an unknown unit; use s, m, h or d"))),
+        _ => {
+            return Err(Failure(format!(
+                "{option} {text:?} has an unknown unit; use s, m, h or d"
+            )))
+        }
     };
     Ok(Duration::from_secs(number.saturating_mul(seconds)))
 }
@@ -324,7 +333,8 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             let organization = store
                 .organization_by_id_or_code(&org)?
                 .ok_or_else(|| Failure(format!("no organization with id or code {org:?}")))?;
-            let token = Authenticator::new(settings).issue(&sub, &organization.id, &roles, parse_ttl(&ttl)?)?;
+            let token =
+                Authenticator::new(settings).issue(&sub, &organization.id, &roles, parse_duration("--ttl", &ttl)?)?;
             println!("{token}");
             Ok(ExitCode::SUCCESS)
         }

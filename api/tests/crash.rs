@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use support::{free_port, planledger, root_token, serve, PostgresSchema};
+use support::{free_port, planledger, root_token, serve, summary, PostgresSchema};
 
 const WRITERS: usize = 4;
 
@@ -171,7 +171,11 @@ async fn crash_rounds(database_url: &str, label: &str) {
         .json()
         .await
         .expect("json");
-    println!("crash ({label}): {rounds} kills, {acknowledged_writes} acknowledged writes, {lost} lost, {} events, chain ok: {}", events.len(), verify["ok"]);
+    summary(&format!(
+        "crash ({label}): {rounds} kills, {acknowledged_writes} acked writes, {lost} lost, {} events, chain verified: {}",
+        events.len(),
+        verify["ok"]
+    ));
     assert_eq!(lost, 0, "no acknowledged write is lost");
     assert_eq!(verify["ok"], true, "the chain verifies: {verify}");
     assert!(acknowledged_writes > 0, "the writers got writes through");

@@ -61,6 +61,8 @@ fn parse_url(url: &str) -> Result<(Backend, String), StoreError> {
 pub(crate) struct Connector {
     backend: Backend,
     target: String,
+    /// PostgreSQL's `statement_timeout` for every connection; zero: none.
+    statement_timeout: Duration,
 }
 
 impl ManageConnection for Connector {
@@ -77,9 +79,12 @@ impl ManageConnection for Connector {
                     .map_err(diesel::r2d2::Error::QueryError)?;
                 Ok(DbConnection::Sqlite(conn))
             }
-            Backend::Postgres => PgConnection::establish(&self.target)
-                .map(DbConnection::Postgres)
-                .map_err(diesel::r2d2::Error::ConnectionError),
+            Backend::Postgres => {
+                let mut conn = PgConnection::establish(&self.target).map_err(diesel::r2d2::Error::ConnectionError)?;
+                conn.batch_execute(&statement_timeout_sql(self.statement_timeout))
+                    .map_err(diesel::r2d2::Error::QueryError)?;
+                Ok(DbConnection::Postgres(conn))
+            }
         }
     }
 
@@ -98,6 +103,13 @@ pub struct PoolOptions {
     pub max_size: u32,
     /// How long a request waits for a connection before it is answered 503.
     pub connection_timeout: Duration,
+    /// How long one statement may run on PostgreSQL (waiting for a lock included) before it
+    /// is cancelled, its transaction rolled back and the request answered 503; zero: no limit.
+    pub statement_timeout: Duration,
+}
+
+fn statement_timeout_sql(timeout: Duration) -> String {
+    format!("SET statement_timeout = {}", timeout.as_millis())
 }
 
 impl Default for PoolOptions {
@@ -105,6 +117,7 @@ impl Default for PoolOptions {
         Self {
             max_size: 16,
             connection_timeout: Duration::from_secs(5),
+            statement_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -121,6 +134,7 @@ pub struct Store {
     pool: Pool<Connector>,
     backend: Backend,
     url: String,
+    statement_timeout: Duration,
     on_commit: Option<CommitHook>,
 }
 
@@ -128,7 +142,11 @@ impl Store {
     /// Opens the database named by `url` (`sqlite://planledger.db`, `postgres://…`).
     pub fn open(url: &str, options: PoolOptions) -> Result<Store, StoreError> {
         let (backend, target) = parse_url(url)?;
-        let connector = Connector { backend, target };
+        let connector = Connector {
+            backend,
+            target,
+            statement_timeout: options.statement_timeout,
+        };
         if backend == Backend::Sqlite {
             // WAL once, before the pool: it is a property of the file, and readers then never block on the writer.
             let mut conn = connector
@@ -148,6 +166,7 @@ impl Store {
             pool,
             backend,
             url: url.to_owned(),
+            statement_timeout: options.statement_timeout,
             on_commit: None,
         })
     }
@@ -182,14 +201,27 @@ impl Store {
         let mut conn = self.connection()?;
         let ran = match &mut *conn {
             DbConnection::Sqlite(conn) => conn.run_pending_migrations(SQLITE_MIGRATIONS).map(|v| v.len()),
-            DbConnection::Postgres(conn) => conn.run_pending_migrations(POSTGRES_MIGRATIONS).map(|v| v.len()),
+            // A migration may rewrite a large table: no statement timeout while it runs.
+            DbConnection::Postgres(conn) => conn
+                .batch_execute(&statement_timeout_sql(Duration::ZERO))
+                .map_err(Into::into)
+                .and_then(|()| conn.run_pending_migrations(POSTGRES_MIGRATIONS).map(|v| v.len()))
+                .and_then(|ran| {
+                    conn.batch_execute(&statement_timeout_sql(self.statement_timeout))
+                        .map(|()| ran)
+                        .map_err(Into::into)
+                }),
         };
         ran.map_err(|e| StoreError::Unavailable(format!("migration failed: {e}")))
     }
 
-    /// Whether the database answers and every migration has run.
+    /// Whether the database answers and every migration has run. Answers within a second,
+    /// as readiness probes expect, rather than waiting out the pool's timeout.
     pub fn check_ready(&self) -> Result<(), StoreError> {
-        let mut conn = self.connection()?;
+        let mut conn = self
+            .pool
+            .get_timeout(Duration::from_secs(1))
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
         let pending = match &mut *conn {
             DbConnection::Sqlite(conn) => conn.has_pending_migration(SQLITE_MIGRATIONS),
             DbConnection::Postgres(conn) => conn.has_pending_migration(POSTGRES_MIGRATIONS),
@@ -228,7 +260,22 @@ impl Store {
         work: impl FnOnce(&mut DbConnection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         let mut conn = self.connection()?;
-        let conn = &mut *conn;
+        match self.transaction_on(&mut conn, write, work) {
+            // A database error on a connection that no longer answers is the database going
+            // away (PostgreSQL stopped or restarted mid-request), not a fault of the request.
+            Err(StoreError::Database(error)) if conn.batch_execute("SELECT 1").is_err() => {
+                Err(StoreError::Unavailable(error.to_string()))
+            }
+            other => other,
+        }
+    }
+
+    fn transaction_on<T>(
+        &self,
+        conn: &mut DbConnection,
+        write: bool,
+        work: impl FnOnce(&mut DbConnection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
         match conn {
             DbConnection::Sqlite(inner) => {
                 AnsiTransactionManager::begin_transaction_sql(inner, if write { "BEGIN IMMEDIATE" } else { "BEGIN" })?

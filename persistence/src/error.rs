@@ -51,8 +51,11 @@ impl From<diesel::result::Error> for StoreError {
             Error::DatabaseError(DatabaseErrorKind::ClosedConnection, info) => {
                 StoreError::Unavailable(info.message().to_owned())
             }
-            // SQLite answers a write lock held past busy_timeout with "database is locked".
-            Error::DatabaseError(_, info) if info.message().contains("database is locked") => {
+            // SQLite answers a write lock held past busy_timeout with "database is locked";
+            // PostgreSQL cancels a statement (or a wait for a lock) past statement_timeout.
+            Error::DatabaseError(_, info)
+                if info.message().contains("database is locked") || info.message().contains("statement timeout") =>
+            {
                 StoreError::Unavailable(info.message().to_owned())
             }
             _ => StoreError::Database(error),

@@ -59,7 +59,12 @@ impl Drop for Server {
 
 /// Starts `planledger serve` on `port` and waits until it is ready.
 pub async fn serve(database_url: &str, port: u16, client: &reqwest::Client) -> Server {
-    let child = planledger(database_url)
+    serve_with(planledger(database_url), port, client).await
+}
+
+/// Starts `command` (a `planledger` command with its settings) serving on `port` and waits until it is ready.
+pub async fn serve_with(mut command: Command, port: u16, client: &reqwest::Client) -> Server {
+    let child = command
         .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
         .stdout(Stdio::null())
         .spawn()
@@ -120,5 +125,19 @@ impl PostgresSchema {
             .batch_execute(&format!("DROP SCHEMA {} CASCADE", self.name))
             .await
             .expect("drop schema");
+    }
+}
+
+/// Prints a test's figures and, under `.ci/run`, appends them to the summary it prints at the end.
+pub fn summary(line: &str) {
+    println!("{line}");
+    if let Some(path) = std::env::var_os("PLANLEDGER_CI_SUMMARY") {
+        use std::io::Write;
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .expect("the CI summary file");
+        writeln!(file, "{line}").expect("summary written");
     }
 }
