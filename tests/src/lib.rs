@@ -169,6 +169,7 @@ impl TestApp {
         let pool = PoolOptions {
             max_size: 8,
             connection_timeout: Duration::from_secs(10),
+            ..PoolOptions::default()
         };
         let store = Store::open(&database.url(), pool).expect("open the test database");
         store.migrate().expect("migrate the test database");
