@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use support::{free_port, planledger, root_token, serve, summary, PostgresSchema};
+use support::{all_events, free_port, planledger, root_token, serve, summary, PostgresSchema};
 
 const WRITERS: usize = 4;
 
@@ -56,28 +56,6 @@ async fn write_until_killed(client: reqwest::Client, base: String, token: String
                 .expect("lock")
                 .insert(id.clone(), body["revision"].as_i64().expect("revision"));
         }
-    }
-}
-
-async fn all_events(client: &reqwest::Client, base: &str, token: &str) -> Vec<Value> {
-    let mut events = Vec::new();
-    let mut after = 0;
-    loop {
-        let page: Value = client
-            .get(format!("{base}/v1/events?after={after}&limit=1000"))
-            .bearer_auth(token)
-            .send()
-            .await
-            .expect("events")
-            .json()
-            .await
-            .expect("json");
-        let batch = page["events"].as_array().expect("events").clone();
-        if batch.is_empty() {
-            return events;
-        }
-        after = page["next_after"].as_i64().expect("next_after");
-        events.extend(batch);
     }
 }
 

@@ -14,7 +14,7 @@ use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use support::{free_port, planledger, root_token, serve, serve_with, summary, PostgresSchema};
+use support::{all_events, free_port, planledger, root_token, serve, serve_with, summary, PostgresSchema};
 
 const WRITERS: usize = 4;
 
@@ -261,28 +261,6 @@ async fn wait_for_readiness(client: &reqwest::Client, base: &str, status: u16, w
             "/readyz did not answer {status} within {within:?}"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-async fn all_events(client: &reqwest::Client, base: &str, token: &str) -> Vec<Value> {
-    let mut events = Vec::new();
-    let mut after = 0;
-    loop {
-        let page: Value = client
-            .get(format!("{base}/v1/events?after={after}&limit=1000"))
-            .bearer_auth(token)
-            .send()
-            .await
-            .expect("events")
-            .json()
-            .await
-            .expect("json");
-        let batch = page["events"].as_array().expect("events").clone();
-        if batch.is_empty() {
-            return events;
-        }
-        after = page["next_after"].as_i64().expect("next_after");
-        events.extend(batch);
     }
 }
 

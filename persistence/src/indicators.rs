@@ -146,7 +146,7 @@ fn find_by_code(conn: &mut DbConnection, code: &str) -> Result<Option<Indicator>
 }
 
 /// The newest period with a non-missing value, per indicator.
-fn newest_periods(conn: &mut DbConnection, ids: &[String]) -> Result<HashMap<String, String>, StoreError> {
+pub(crate) fn newest_periods(conn: &mut DbConnection, ids: &[String]) -> Result<HashMap<String, String>, StoreError> {
     let pairs: Vec<(String, String)> = indicator_values::table
         .filter(indicator_values::indicator_id.eq_any(ids))
         .filter(indicator_values::value.is_not_null())

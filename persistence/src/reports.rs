@@ -13,7 +13,7 @@ use planledger_domain::activity::ActivityStatus;
 use planledger_domain::follow_up::{FollowUpKind, FollowUpStatus};
 use planledger_domain::goal::GoalStatus;
 use planledger_domain::ids::{IndicatorId, OrganizationId};
-use planledger_domain::indicator::{self as indicator_rules, Gender, Mean, Period, UpdateFrequency};
+use planledger_domain::indicator::{self as indicator_rules, Gender, Mean, UpdateFrequency};
 use planledger_domain::organization::OrganizationKind;
 use planledger_domain::permissions::{Action, Visibility};
 use planledger_domain::plan::PlanStatus;
@@ -418,20 +418,8 @@ fn stale_indicators(
             .load(conn)?;
         let complete = catalogue.len() < BATCH;
         after = catalogue.last().map(|line| line.0.clone());
-        let ids: Vec<&str> = catalogue.iter().map(|line| line.0.as_str()).collect();
-        let pairs: Vec<(String, String)> = indicator_values::table
-            .filter(indicator_values::indicator_id.eq_any(&ids))
-            .filter(indicator_values::value.is_not_null())
-            .select((indicator_values::indicator_id, indicator_values::period))
-            .distinct()
-            .load(conn)?;
-        let mut newest: HashMap<String, String> = HashMap::new();
-        for (id, period) in pairs {
-            let entry = newest.entry(id).or_insert_with(|| period.clone());
-            if Period::sort_key(&period) > Period::sort_key(entry) {
-                *entry = period;
-            }
-        }
+        let ids: Vec<String> = catalogue.iter().map(|line| line.0.clone()).collect();
+        let mut newest = crate::indicators::newest_periods(conn, &ids)?;
         let mut items = Vec::new();
         for (id, organization_id, title, frequency) in catalogue {
             let frequency = UpdateFrequency::parse(&frequency)

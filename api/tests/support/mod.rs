@@ -1,6 +1,7 @@
 //! What the tests of the real `planledger` binary share: running it, and a
 //! fresh PostgreSQL schema to run it on.
 
+use serde_json::Value;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -139,5 +140,28 @@ pub fn summary(line: &str) {
             .open(path)
             .expect("the CI summary file");
         writeln!(file, "{line}").expect("summary written");
+    }
+}
+
+/// The whole event log, page by page.
+pub async fn all_events(client: &reqwest::Client, base: &str, token: &str) -> Vec<Value> {
+    let mut events = Vec::new();
+    let mut after = 0;
+    loop {
+        let page: Value = client
+            .get(format!("{base}/v1/events?after={after}&limit=1000"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("events")
+            .json()
+            .await
+            .expect("json");
+        let batch = page["events"].as_array().expect("events").clone();
+        if batch.is_empty() {
+            return events;
+        }
+        after = page["next_after"].as_i64().expect("next_after");
+        events.extend(batch);
     }
 }
