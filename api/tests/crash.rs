@@ -8,10 +8,12 @@
 mod support;
 
 use serde_json::{json, Value};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use support::{all_events, free_port, planledger, root_token, serve, summary, PostgresSchema};
+use support::{
+    all_events, free_port, lost_writes, planledger, root_token, serve, summary, verify_chain, PostgresSchema,
+};
 
 const WRITERS: usize = 4;
 
@@ -105,50 +107,9 @@ async fn crash_rounds(database_url: &str, label: &str) {
     let events = all_events(&client, &base, &token).await;
     let seqs: Vec<i64> = events.iter().map(|e| e["seq"].as_i64().expect("seq")).collect();
     assert_eq!(seqs, (1..=events.len() as i64).collect::<Vec<_>>(), "seq is gap-free");
-    let revisions: HashSet<(String, i64)> = events
-        .iter()
-        .filter(|e| e["subject"]["type"] == "organization")
-        .map(|e| {
-            (
-                e["subject"]["id"].as_str().expect("id").to_owned(),
-                e["data"]["snapshot"]["revision"].as_i64().expect("revision"),
-            )
-        })
-        .collect();
-    let mut lost = 0;
-    let mut acknowledged_writes = 0;
-    for (id, revision) in &acked {
-        acknowledged_writes += revision;
-        let current: Value = client
-            .get(format!("{base}/v1/organizations/{id}"))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .expect("get")
-            .json()
-            .await
-            .expect("json");
-        let stored = current["revision"].as_i64().unwrap_or(0);
-        // Every acknowledged revision has its event, and the stored state is at least that far.
-        let missing_events = (1..=*revision)
-            .filter(|r| !revisions.contains(&(id.clone(), *r)))
-            .count();
-        if stored < *revision || missing_events > 0 {
-            lost += 1;
-            eprintln!(
-                "lost: {id} acknowledged at revision {revision}, stored {stored}, {missing_events} events missing"
-            );
-        }
-    }
-    let verify: Value = client
-        .get(format!("{base}/v1/events/verify"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .expect("verify")
-        .json()
-        .await
-        .expect("json");
+    let acknowledged_writes: i64 = acked.values().sum();
+    let lost = lost_writes(&client, &base, &token, &acked, &events).await;
+    let verify = verify_chain(&client, &base, &token).await;
     summary(&format!(
         "crash ({label}): {rounds} kills, {acknowledged_writes} acked writes, {lost} lost, {} events, chain verified: {}",
         events.len(),

@@ -14,7 +14,10 @@ use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use support::{all_events, free_port, planledger, root_token, serve, serve_with, summary, PostgresSchema};
+use support::{
+    all_events, free_port, lost_writes, planledger, root_token, serve, serve_with, summary, verify_chain,
+    PostgresSchema,
+};
 
 const WRITERS: usize = 4;
 
@@ -340,33 +343,8 @@ async fn postgres_stopped_under_load_answers_503_and_serves_again_without_losing
     let events = all_events(&client, &base, &token).await;
     let seqs: Vec<i64> = events.iter().map(|e| e["seq"].as_i64().expect("seq")).collect();
     assert_eq!(seqs, (1..=events.len() as i64).collect::<Vec<_>>(), "seq is gap-free");
-    let mut lost = 0;
-    for (id, revision) in &observed.acked {
-        let current: Value = client
-            .get(format!("{base}/v1/organizations/{id}"))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .expect("get")
-            .json()
-            .await
-            .expect("json");
-        let has_event = events.iter().any(|e| {
-            e["subject"]["id"] == id.as_str() && e["data"]["snapshot"]["revision"].as_i64() == Some(*revision)
-        });
-        if current["revision"].as_i64().unwrap_or(0) < *revision || !has_event {
-            lost += 1;
-        }
-    }
-    let verify: Value = client
-        .get(format!("{base}/v1/events/verify"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .expect("verify")
-        .json()
-        .await
-        .expect("json");
+    let lost = lost_writes(&client, &base, &token, &observed.acked, &events).await;
+    let verify = verify_chain(&client, &base, &token).await;
     summary(&format!(
         "outage (postgres): down {:.1} s under {WRITERS} writers, {} answers 503 with Retry-After, {} other, \
          /readyz 503 while down and 200 {} ms after the start, {} acked writes ({} after), {lost} lost, chain verified: {}",
