@@ -90,6 +90,13 @@ async fn no_route(request: actix_web::HttpRequest, allowed: web::Data<allow::All
     }
 }
 
+/// The OpenAPI document as JSON, serialized at start.
+struct OpenApiJson(web::Bytes);
+
+async fn openapi_json(doc: web::Data<OpenApiJson>) -> HttpResponse {
+    HttpResponse::Ok().content_type("application/json").body(doc.0.clone())
+}
+
 async fn docs_redirect() -> HttpResponse {
     HttpResponse::PermanentRedirect()
         .insert_header(("Location", "/docs/"))
@@ -119,6 +126,11 @@ pub fn start(settings: &Settings, store: Store) -> std::io::Result<Running> {
     });
     let doc = api_doc();
     let allowed = web::Data::new(allow::AllowedMethods::from_doc(&doc));
+    // Serialized once and shared by every worker, rather than a copy of the document each.
+    let doc_json = web::Data::new(OpenApiJson(web::Bytes::from(
+        serde_json::to_vec(&doc).map_err(std::io::Error::other)?,
+    )));
+    drop(doc);
     let cors_origins = settings
         .cors_origins
         .iter()
@@ -143,6 +155,7 @@ pub fn start(settings: &Settings, store: Store) -> std::io::Result<Running> {
             .app_data(rate_limits.clone())
             .app_data(webhook_worker.clone())
             .app_data(allowed.clone())
+            .app_data(doc_json.clone())
             .app_data(
                 web::QueryConfig::default().error_handler(|error, _| ApiError::bad_request(error.to_string()).into()),
             )
@@ -158,7 +171,8 @@ pub fn start(settings: &Settings, store: Store) -> std::io::Result<Running> {
             .into_utoipa_app()
             .configure(routes::configure)
             .into_app()
-            .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", doc.clone()))
+            .route("/openapi.json", web::get().to(openapi_json))
+            .service(SwaggerUi::new("/docs/{_:.*}").config(utoipa_swagger_ui::Config::new(["/openapi.json"])))
             .route("/docs", web::get().to(docs_redirect))
             .default_service(web::to(no_route))
     })
