@@ -71,6 +71,17 @@ impl ImportPlan {
         let mut plan = new_plan.into_plan(now)?;
         plan.status = self.status;
         plan.decision = self.decision.clone();
+        // The decision and the change log come from the file too: the same rules hold for them.
+        let mut errors = Errors::new();
+        if let Err(crate::DomainError::Validation(found)) = plan.validate() {
+            for error in found {
+                errors.add(error.field, error.message);
+            }
+        }
+        for (index, entry) in self.changelog.iter().enumerate() {
+            entry.validate(&mut errors, &format!("changelog[{index}]"));
+        }
+        errors.finish()?;
         Ok(plan)
     }
 }
@@ -562,6 +573,25 @@ mod tests {
                 "plans[2].goals[0].activities[0].start_year",
                 "plans[2].goals[0].activities[0].status",
                 "plans[2].period_end",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_plan_s_decision_and_change_log_follow_the_rules_of_a_plan() {
+        let long = "x".repeat(20_001);
+        let document = json!({
+            "organization": {"name": "Region", "kind": "region"},
+            "plans": [{"title": "Plan", "status": "adopted",
+                "decision": {"decided_by": "LD", "decided_on": "0999-01-01", "note": long},
+                "changelog": [{"document_version": "2", "change": long}]}]
+        });
+        assert_eq!(
+            fields(read_document(&document)),
+            [
+                "plans[0].decision.decided_on",
+                "plans[0].decision.note",
+                "plans[0].changelog[0].change",
             ]
         );
     }

@@ -167,14 +167,17 @@ pub struct Plan {
 #[serde(deny_unknown_fields)]
 pub struct NewPlan {
     pub organization_id: OrganizationId,
+    #[cfg_attr(feature = "openapi", schema(pattern = r"\S", max_length = 500))]
     pub title: String,
     #[serde(default)]
     pub diary_number: Option<String>,
     #[serde(default)]
     pub document_version: Option<String>,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(pattern = r"^[1-9]"))]
     pub period_start: Option<NaiveDate>,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(pattern = r"^[1-9]"))]
     pub period_end: Option<NaiveDate>,
     #[serde(default)]
     pub owner: Option<String>,
@@ -219,7 +222,7 @@ impl NewPlan {
 #[serde(deny_unknown_fields)]
 pub struct PlanPatch {
     #[serde(default)]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, pattern = r"\S", max_length = 500))]
     pub title: Patch<String>,
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
@@ -228,10 +231,10 @@ pub struct PlanPatch {
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub document_version: Patch<String>,
     #[serde(default)]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<NaiveDate>))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<NaiveDate>, pattern = r"^[1-9]"))]
     pub period_start: Patch<NaiveDate>,
     #[serde(default)]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<NaiveDate>))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<NaiveDate>, pattern = r"^[1-9]"))]
     pub period_end: Patch<NaiveDate>,
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
@@ -393,6 +396,7 @@ pub struct TransitionRequest {
     pub decided_by: Option<String>,
     /// Required to adopt.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(pattern = r"^[1-9]"))]
     pub decided_on: Option<NaiveDate>,
     /// Optional note on the decision, kept in `decision.note`.
     #[serde(default)]
@@ -408,6 +412,7 @@ pub struct TransitionRequest {
     pub change: Option<String>,
     /// Date of the new document version for the changelog; defaults to `decided_on`.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(pattern = r"^[1-9]"))]
     pub date: Option<NaiveDate>,
     /// Required to supersede: the id of the plan that replaces this one.
     #[serde(default)]

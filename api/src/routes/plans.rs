@@ -28,7 +28,7 @@ pub struct PlanQuery {
     /// Text in the title, diary number or summary, case-insensitive.
     pub q: Option<String>,
     /// A year the plan's period covers, e.g. `2016`.
-    #[param(value_type = Option<i32>)]
+    #[param(value_type = Option<i32>, minimum = 1000, maximum = 9999)]
     pub period: Option<String>,
     /// Only plans changed at or after this instant.
     pub updated_since: Option<DateTime<Utc>>,
