@@ -53,7 +53,7 @@ if [ "${1:-}" = "--live" ]; then
         exit 1
     fi
 
-    log "schemathesis (every operation, --checks all, at most $schemathesis_max_examples examples each)"
+    log "schemathesis (every operation, --checks all, at most $schemathesis_max_examples examples each, ${PLANLEDGER_CONTRACT_WORKERS:-1} workers)"
     report=$live_dir/schemathesis.ndjson
     started=$(date +%s)
     set +e
@@ -62,7 +62,7 @@ if [ "${1:-}" = "--live" ]; then
     timeout 300 "$ci_dir/venv/bin/schemathesis" --no-color --config-file .ci/schemathesis.toml run \
         "$base/openapi.json" --url "$base" \
         -H "Authorization: Bearer $token" \
-        --checks all --workers 2 --max-examples "$schemathesis_max_examples" \
+        --checks all --workers "${PLANLEDGER_CONTRACT_WORKERS:-1}" --max-examples "$schemathesis_max_examples" \
         --seed 20261122 --generation-database none \
         --report ndjson --report-ndjson-path "$report" \
         > "$live_dir/schemathesis.txt" 2>&1
@@ -116,13 +116,29 @@ command -v ip >/dev/null 2>&1 || apt_install iproute2
 python3 -c 'import ensurepip, venv' 2>/dev/null || apt_install python3-venv
 if ! command -v npm >/dev/null 2>&1; then apt_install nodejs npm; fi
 
+# CPython before 3.13 can fail at random with "SystemError: AST constructor recursion depth
+# mismatch" when two threads parse source at once, as hypothesis does under `--workers 2`. Take
+# a 3.13 or later where the machine has one (pyenv's too), else run schemathesis on one worker.
+python=python3
+workers=1
+for candidate in python3.13 python3.14 "${PYENV_ROOT:-$HOME/.pyenv}"/versions/3.1[3-9]*/bin/python3; do
+    if "$candidate" -c 'import sys, venv; sys.exit(sys.version_info < (3, 13))' 2>/dev/null; then
+        python=$candidate
+        workers=2
+        break
+    fi
+done
 venv=$ci_dir/venv
-[ -x "$venv/bin/pip" ] || python3 -m venv "$venv"
-if ! cmp -s .ci/contract-requirements.txt "$venv/.installed-requirements"; then
+wanted="$("$python" --version) $(cat .ci/contract-requirements.txt)"
+if [ "$(cat "$venv/.installed" 2>/dev/null)" != "$wanted" ]; then
+    rm -rf "$venv"
+    "$python" -m venv "$venv"
     "$venv/bin/pip" install -q --disable-pip-version-check -r .ci/contract-requirements.txt
-    cp .ci/contract-requirements.txt "$venv/.installed-requirements"
+    printf '%s' "$wanted" > "$venv/.installed"
 fi
+"$venv/bin/python" --version
 "$venv/bin/schemathesis" --version
+export PLANLEDGER_CONTRACT_WORKERS=$workers
 
 client=openapi/client
 if ! cmp -s "$client/package-lock.json" "$client/node_modules/.installed-lock"; then

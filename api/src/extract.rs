@@ -274,10 +274,11 @@ impl PageQuery {
     }
 }
 
-/// Parses a `limit`: a whole number from 1 to `max`; more is refused, as the document says.
+/// Parses a `limit`: a whole number from 1 to `max`; more is refused, as the document says,
+/// and so is `limit=` with nothing, which is no number.
 pub fn parse_limit(text: Option<&str>, default: i64, max: i64) -> Result<i64, ApiError> {
     match text {
-        None | Some("") => Ok(default),
+        None => Ok(default),
         Some(text) => match text.parse::<i64>() {
             Ok(limit) if (1..=max).contains(&limit) => Ok(limit),
             _ => Err(ApiError::bad_request(format!(

@@ -88,18 +88,50 @@ impl Decision {
 }
 
 /// The plan's consequence analyses, as the region's template asks for them.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Perspectives {
-    #[serde(default)]
     pub gender_equality: Option<String>,
-    #[serde(default)]
     pub children: Option<String>,
-    #[serde(default)]
     pub environment: Option<String>,
-    #[serde(default)]
     pub consequences: Option<String>,
+}
+
+/// Only from a JSON object: serde's derive would also take an array of the fields in order
+/// (`[null, null]`), which the document does not allow.
+impl<'de> Deserialize<'de> for Perspectives {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Fields {
+            #[serde(default)]
+            gender_equality: Option<String>,
+            #[serde(default)]
+            children: Option<String>,
+            #[serde(default)]
+            environment: Option<String>,
+            #[serde(default)]
+            consequences: Option<String>,
+        }
+        struct ObjectOnly;
+        impl<'de> serde::de::Visitor<'de> for ObjectOnly {
+            type Value = Fields;
+            fn expecting(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
+                formatter.write_str("an object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Fields, A::Error> {
+                Fields::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+            }
+        }
+        let fields = deserializer.deserialize_map(ObjectOnly)?;
+        Ok(Perspectives {
+            gender_equality: fields.gender_equality,
+            children: fields.children,
+            environment: fields.environment,
+            consequences: fields.consequences,
+        })
+    }
 }
 
 /// A row of the plan's change log (ändringsförteckning).

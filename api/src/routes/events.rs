@@ -65,7 +65,7 @@ impl LogPageQuery {
 
 fn parse_after(text: Option<&str>) -> Result<i64, ApiError> {
     match text {
-        None | Some("") => Ok(0),
+        None => Ok(0),
         Some(text) => match text.trim().parse::<i64>() {
             Ok(after) if after >= 0 => Ok(after),
             _ => Err(ApiError::bad_request(format!(
@@ -190,7 +190,7 @@ pub struct WaitQuery {
 impl WaitQuery {
     fn duration(&self) -> Result<Duration, ApiError> {
         match self.wait.as_deref() {
-            None | Some("") => Ok(Duration::ZERO),
+            None => Ok(Duration::ZERO),
             Some(text) => match text.trim().parse::<u64>() {
                 Ok(seconds) if seconds <= MAX_WAIT_SECONDS => Ok(Duration::from_secs(seconds)),
                 _ => Err(ApiError::bad_request(format!(
