@@ -359,7 +359,7 @@ backend_tests! {
     async fn bad_limit_is_400(app: TestApp) {
         let token = app.root_token();
         for list in ["/v1/plans", "/v1/organizations", "/v1/events"] {
-            for limit in ["-1", "0", "abc", "1.5"] {
+            for limit in ["-1", "0", "abc", "1.5", ""] {
                 let path = format!("{list}?limit={limit}");
                 assert_eq!(
                     app.get(&path, Some(&token)).await.problem(400)["type"],
@@ -387,6 +387,23 @@ backend_tests! {
                 "{over}: {problem}"
             );
         }
+    }
+
+    async fn an_empty_number_parameter_is_400(app: TestApp) {
+        let token = app.root_token();
+        for path in ["/v1/events?after=", "/v1/events?wait=", "/v1/events/stream?after="] {
+            app.get(path, Some(&token)).await.problem(400);
+        }
+    }
+
+    async fn an_object_field_given_as_an_array_is_422(app: TestApp) {
+        let token = app.root_token();
+        let mut body = plan_body(ROOT_ORGANIZATION_ID, "Handlingsplan");
+        body["perspectives"] = json!([null, null]);
+        let problem = app.post("/v1/plans", Some(&token), &body).await.problem(422);
+        assert_eq!(problem["errors"][0]["field"], "perspectives");
+        body["perspectives"] = json!({"children": "Barnkonsekvensanalys"});
+        app.post("/v1/plans", Some(&token), &body).await.created();
     }
 
     async fn an_empty_id_filter_is_400(app: TestApp) {
