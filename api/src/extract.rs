@@ -97,17 +97,28 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
             "must not contain the NUL character",
         )]));
     }
-    let value = whole_numbers_as_integers(value);
-    serde_path_to_error::deserialize(value).map_err(|error| {
+    let refusal = |error: serde_path_to_error::Error<serde_json::Error>| {
         let path = error.path().to_string();
         let message = without_position(&error.into_inner().to_string());
         ApiError::validation(vec![FieldError::new(field_name(&path, &message), message)])
-    })
+    };
+    // Numbers are read as written (a target's `15.0` stays `15.0`); only when that fails, and the
+    // body has whole numbers written with a fraction, is it read again with those as integers.
+    match serde_path_to_error::deserialize(&value) {
+        Ok(parsed) => Ok(parsed),
+        Err(error) => {
+            let whole = whole_numbers_as_integers(value.clone());
+            if whole == value {
+                return Err(refusal(error));
+            }
+            serde_path_to_error::deserialize(whole).map_err(refusal)
+        }
+    }
 }
 
 /// JSON has one number type: `2016.0` is the same number as `2016`, and JSON Schema calls both an
-/// integer. serde takes only the second form for an integer field, so a whole number written with
-/// a fraction becomes the integer it is (when a double holds it exactly, up to 2^53).
+/// integer. serde takes only the second form for an integer field, so here a whole number written
+/// with a fraction becomes the integer it is (when a double holds it exactly, up to 2^53).
 fn whole_numbers_as_integers(value: Value) -> Value {
     const EXACT: f64 = 9_007_199_254_740_992.0;
     match value {

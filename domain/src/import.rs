@@ -468,7 +468,17 @@ impl Reader {
     fn year(&mut self, object: &Map<String, Value>, key: &str, path: &str) -> Option<i32> {
         match object.get(key) {
             None | Some(Value::Null) => None,
-            Some(Value::Number(number)) => match number.as_i64().and_then(|n| i32::try_from(n).ok()) {
+            // `2015.0` is the same number as `2015`, as JSON Schema's `integer` has it.
+            Some(Value::Number(number)) => match number
+                .as_i64()
+                .or_else(|| {
+                    number
+                        .as_f64()
+                        .filter(|n| n.fract() == 0.0 && n.abs() <= 1e9)
+                        .map(|n| n as i64)
+                })
+                .and_then(|n| i32::try_from(n).ok())
+            {
                 Some(year) => Some(year),
                 None => {
                     self.errors.add(child(path, key), "must be a whole year");
@@ -593,6 +603,26 @@ mod tests {
                 "plans[0].decision.note",
                 "plans[0].changelog[0].change",
             ]
+        );
+    }
+
+    #[test]
+    fn a_year_written_with_a_fraction_is_the_same_year() {
+        let document = json!({
+            "organization": {"name": "Region", "kind": "region"},
+            "plans": [{"title": "Plan", "goals": [{"title": "Mål",
+                "activities": [{"title": "A", "start_year": 2015.0, "end_year": 2016}]}]}]
+        });
+        let read = read_document(&document).expect("accepted");
+        let activity = &read.plans[0].goals[0].activities[0];
+        assert_eq!((activity.start_year, activity.end_year), (Some(2015), Some(2016)));
+        let half = json!({
+            "organization": {"name": "Region", "kind": "region"},
+            "plans": [{"title": "Plan", "goals": [{"title": "Mål", "activities": [{"title": "A", "start_year": 2015.5}]}]}]
+        });
+        assert_eq!(
+            fields(read_document(&half)),
+            ["plans[0].goals[0].activities[0].start_year"]
         );
     }
 
