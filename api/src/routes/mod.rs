@@ -121,11 +121,14 @@ list_type!(
     Activity
 );
 
+/// A link from an answer: `(name, operationId, [(parameter, expression)], description)`.
+type LinkSpec<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)], &'a str);
+
 /// A `201 Created` answer of `schema`, with `ETag` and `Location`, and the links a client (or a
-/// stateful test) follows from it: `(name, operationId, [(parameter, expression)], description)`.
+/// stateful test) follows from it.
 fn created_with_links(
     schema: &str,
-    links: &[(&str, &str, &[(&str, &str)], &str)],
+    links: &[LinkSpec<'_>],
 ) -> std::collections::BTreeMap<String, utoipa::openapi::RefOr<utoipa::openapi::response::Response>> {
     use utoipa::openapi::header::HeaderBuilder;
     use utoipa::openapi::link::LinkBuilder;
