@@ -58,17 +58,16 @@ impl utoipa::PartialSchema for ImportFile {
                 "document_version": short, "date": date, "change": long, "decided_by": short, "decided_on": date}}},
             "goals": {"type": ["array", "null"], "items": goal},
         }});
-        let kinds: Vec<&str> = OrganizationKind::ALL
-            .iter()
-            .filter(|kind| **kind != OrganizationKind::National)
-            .map(|kind| kind.as_str())
-            .collect();
+        // `national` (the root, Sverige) appears in an export of the root; an import refuses it (422).
+        let kinds: Vec<&str> = OrganizationKind::ALL.iter().map(|kind| kind.as_str()).collect();
         let file = json!({
             "type": "object",
             "description": "The import format: the organization the plans belong to (matched by `code`, else by `name` and `kind`) and its plans, each with its goals and their activities.",
             "required": ["organization", "plans"],
             "properties": {
-                "organization": {"type": "object", "required": ["name", "kind"], "properties": {
+                "organization": {"type": "object", "required": ["name", "kind"],
+                    "description": "Plans are imported for a region, municipality or other body: `kind` `national` (the root) is only ever exported.",
+                    "properties": {
                     "name": title, "kind": {"type": "string", "enum": kinds}, "code": {"type": ["string", "null"], "pattern": "\\S", "maxLength": 500}}},
                 "plans": {"type": "array", "items": plan},
             },
