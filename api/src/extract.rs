@@ -97,11 +97,47 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
             "must not contain the NUL character",
         )]));
     }
-    serde_path_to_error::deserialize(value).map_err(|error| {
+    let refusal = |error: serde_path_to_error::Error<serde_json::Error>| {
         let path = error.path().to_string();
         let message = without_position(&error.into_inner().to_string());
         ApiError::validation(vec![FieldError::new(field_name(&path, &message), message)])
-    })
+    };
+    // Numbers are read as written (a target's `15.0` stays `15.0`); only when that fails, and the
+    // body has whole numbers written with a fraction, is it read again with those as integers.
+    match serde_path_to_error::deserialize(&value) {
+        Ok(parsed) => Ok(parsed),
+        Err(error) => {
+            let whole = whole_numbers_as_integers(value.clone());
+            if whole == value {
+                return Err(refusal(error));
+            }
+            serde_path_to_error::deserialize(whole).map_err(refusal)
+        }
+    }
+}
+
+/// JSON has one number type: `2016.0` is the same number as `2016`, and JSON Schema calls both an
+/// integer. serde takes only the second form for an integer field, so here a whole number written
+/// with a fraction becomes the integer it is (when a double holds it exactly, up to 2^53).
+fn whole_numbers_as_integers(value: Value) -> Value {
+    const EXACT: f64 = 9_007_199_254_740_992.0;
+    match value {
+        Value::Number(number) if !number.is_i64() && !number.is_u64() => match number.as_f64() {
+            Some(float) if float.fract() == 0.0 && float.abs() <= EXACT => {
+                // Within ±2^53 the cast is exact.
+                let whole = float as i64;
+                Value::from(whole)
+            }
+            _ => Value::Number(number),
+        },
+        Value::Array(items) => Value::Array(items.into_iter().map(whole_numbers_as_integers).collect()),
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(key, item)| (key, whole_numbers_as_integers(item)))
+                .collect(),
+        ),
+        other => other,
+    }
 }
 
 /// How deep a body may nest: the import format, the deepest, needs 6 levels.
@@ -155,16 +191,26 @@ pub fn query_text(name: &str, value: Option<String>) -> Result<Option<String>, A
     }
 }
 
-/// A timestamp query parameter must have a four-digit year, as RFC 3339 writes it.
+/// A timestamp query parameter: an RFC 3339 time (years 0000 to 9999, so in UTC -1 to 10000
+/// with the offset; a signed or five-digit year is no RFC 3339 and is refused), held within
+/// the years a stored time can have (1000 to 9999). Nothing is stored outside them, so a filter
+/// or `as_of` beyond them answers the same as one at the bound.
 pub fn query_time(name: &str, value: Option<DateTime<Utc>>) -> Result<Option<DateTime<Utc>>, ApiError> {
-    use chrono::Datelike;
+    use chrono::{Datelike, NaiveDate, TimeZone};
     use planledger_domain::validation::{MAX_YEAR, MIN_YEAR};
-    match value {
-        Some(time) if !(MIN_YEAR..=MAX_YEAR).contains(&time.year()) => Err(ApiError::bad_request(format!(
-            "{name} must be an RFC 3339 time between years {MIN_YEAR} and {MAX_YEAR}"
-        ))),
-        other => Ok(other),
+    let Some(time) = value else { return Ok(None) };
+    if !(-1..=10_000).contains(&time.year()) {
+        return Err(ApiError::bad_request(format!(
+            "{name} must be an RFC 3339 time (years 0000 to 9999)"
+        )));
     }
+    let first = NaiveDate::from_ymd_opt(MIN_YEAR, 1, 1).and_then(|date| date.and_hms_opt(0, 0, 0));
+    let last = NaiveDate::from_ymd_opt(MAX_YEAR, 12, 31).and_then(|date| date.and_hms_micro_opt(23, 59, 59, 999_999));
+    Ok(Some(match (first, last) {
+        (Some(first), _) if time.naive_utc() < first => Utc.from_utc_datetime(&first),
+        (_, Some(last)) if time.naive_utc() > last => Utc.from_utc_datetime(&last),
+        _ => time,
+    }))
 }
 
 /// serde names a missing field in its message and not in the path; put it in the path.
@@ -218,7 +264,7 @@ impl FromRequest for IfMatch {
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct PageQuery {
-    /// Items per page, 1 to 500 (default 50; larger values are cut to 500).
+    /// Items per page, 1 to 500 (default 50).
     #[param(value_type = Option<i64>, minimum = 1, maximum = 500)]
     pub limit: Option<String>,
     /// The `next_cursor` of the previous page.
@@ -239,12 +285,13 @@ impl PageQuery {
     }
 }
 
-/// Parses a `limit`: a whole number from 1, cut to `max`.
+/// Parses a `limit`: a whole number from 1 to `max`; more is refused, as the document says,
+/// and so is `limit=` with nothing, which is no number.
 pub fn parse_limit(text: Option<&str>, default: i64, max: i64) -> Result<i64, ApiError> {
     match text {
-        None | Some("") => Ok(default),
+        None => Ok(default),
         Some(text) => match text.parse::<i64>() {
-            Ok(limit) if limit >= 1 => Ok(limit.min(max)),
+            Ok(limit) if (1..=max).contains(&limit) => Ok(limit),
             _ => Err(ApiError::bad_request(format!(
                 "limit must be a whole number from 1 to {max}, got {text:?}"
             ))),

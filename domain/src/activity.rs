@@ -85,6 +85,7 @@ pub struct Activity {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct NewActivity {
+    #[cfg_attr(feature = "openapi", schema(pattern = r"\S", max_length = 500))]
     pub title: String,
     #[serde(default)]
     pub target_group: Option<String>,
@@ -93,12 +94,15 @@ pub struct NewActivity {
     #[serde(default)]
     pub targets: Vec<Target>,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1900, maximum = 2200))]
     pub start_year: Option<i32>,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1900, maximum = 2200))]
     pub end_year: Option<i32>,
     #[serde(default)]
     pub timeline: Option<String>,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(pattern = r"^[1-9]"))]
     pub due_date: Option<NaiveDate>,
     #[serde(default)]
     pub responsible_execution: Option<String>,
@@ -148,7 +152,7 @@ impl NewActivity {
 #[serde(deny_unknown_fields)]
 pub struct ActivityPatch {
     #[serde(default)]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, pattern = r"\S", max_length = 500))]
     pub title: Patch<String>,
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
@@ -160,16 +164,16 @@ pub struct ActivityPatch {
     #[cfg_attr(feature = "openapi", schema(value_type = Option<Vec<Target>>))]
     pub targets: Patch<Vec<Target>>,
     #[serde(default)]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<i32>))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<i32>, minimum = 1900, maximum = 2200))]
     pub start_year: Patch<i32>,
     #[serde(default)]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<i32>))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<i32>, minimum = 1900, maximum = 2200))]
     pub end_year: Patch<i32>,
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub timeline: Patch<String>,
     #[serde(default)]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<NaiveDate>))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<NaiveDate>, pattern = r"^[1-9]"))]
     pub due_date: Patch<NaiveDate>,
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]

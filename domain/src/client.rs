@@ -32,7 +32,9 @@ pub struct ApiClient {
 #[serde(deny_unknown_fields)]
 pub struct NewApiClient {
     pub organization_id: OrganizationId,
+    #[cfg_attr(feature = "openapi", schema(pattern = r"\S", max_length = 500))]
     pub name: String,
+    #[cfg_attr(feature = "openapi", schema(min_items = 1))]
     pub roles: Vec<Role>,
 }
 

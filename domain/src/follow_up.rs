@@ -164,7 +164,10 @@ pub struct FollowUp {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct NewFollowUp {
-    #[cfg_attr(feature = "openapi", schema(example = "2015"))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(example = "2015", pattern = r"^[0-9]{4}(-[\s\S]*)?$", max_length = 500)
+    )]
     pub period: String,
     pub kind: FollowUpKind,
     #[serde(default)]
@@ -209,10 +212,10 @@ impl NewFollowUp {
 #[serde(deny_unknown_fields)]
 pub struct FollowUpPatch {
     #[serde(default)]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, pattern = r"^[0-9]{4}(-[\s\S]*)?$", max_length = 500))]
     pub period: Patch<String>,
     #[serde(default)]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<FollowUpKind>))]
+    #[cfg_attr(feature = "openapi", schema(value_type = FollowUpKind))]
     pub kind: Patch<FollowUpKind>,
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]

@@ -153,6 +153,7 @@ pub struct Goal {
 pub struct NewGoal {
     #[serde(default)]
     pub number: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(pattern = r"\S", max_length = 500))]
     pub title: String,
     #[serde(default)]
     pub reference: Option<String>,
@@ -195,7 +196,7 @@ pub struct GoalPatch {
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub number: Patch<String>,
     #[serde(default)]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, pattern = r"\S", max_length = 500))]
     pub title: Patch<String>,
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]

@@ -71,6 +71,17 @@ impl ImportPlan {
         let mut plan = new_plan.into_plan(now)?;
         plan.status = self.status;
         plan.decision = self.decision.clone();
+        // The decision and the change log come from the file too: the same rules hold for them.
+        let mut errors = Errors::new();
+        if let Err(crate::DomainError::Validation(found)) = plan.validate() {
+            for error in found {
+                errors.add(error.field, error.message);
+            }
+        }
+        for (index, entry) in self.changelog.iter().enumerate() {
+            entry.validate(&mut errors, &format!("changelog[{index}]"));
+        }
+        errors.finish()?;
         Ok(plan)
     }
 }
@@ -457,7 +468,17 @@ impl Reader {
     fn year(&mut self, object: &Map<String, Value>, key: &str, path: &str) -> Option<i32> {
         match object.get(key) {
             None | Some(Value::Null) => None,
-            Some(Value::Number(number)) => match number.as_i64().and_then(|n| i32::try_from(n).ok()) {
+            // `2015.0` is the same number as `2015`, as JSON Schema's `integer` has it.
+            Some(Value::Number(number)) => match number
+                .as_i64()
+                .or_else(|| {
+                    number
+                        .as_f64()
+                        .filter(|n| n.fract() == 0.0 && n.abs() <= 1e9)
+                        .map(|n| n as i64)
+                })
+                .and_then(|n| i32::try_from(n).ok())
+            {
                 Some(year) => Some(year),
                 None => {
                     self.errors.add(child(path, key), "must be a whole year");
@@ -563,6 +584,45 @@ mod tests {
                 "plans[2].goals[0].activities[0].status",
                 "plans[2].period_end",
             ]
+        );
+    }
+
+    #[test]
+    fn a_plan_s_decision_and_change_log_follow_the_rules_of_a_plan() {
+        let long = "x".repeat(20_001);
+        let document = json!({
+            "organization": {"name": "Region", "kind": "region"},
+            "plans": [{"title": "Plan", "status": "adopted",
+                "decision": {"decided_by": "LD", "decided_on": "0999-01-01", "note": long},
+                "changelog": [{"document_version": "2", "change": long}]}]
+        });
+        assert_eq!(
+            fields(read_document(&document)),
+            [
+                "plans[0].decision.decided_on",
+                "plans[0].decision.note",
+                "plans[0].changelog[0].change",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_year_written_with_a_fraction_is_the_same_year() {
+        let document = json!({
+            "organization": {"name": "Region", "kind": "region"},
+            "plans": [{"title": "Plan", "goals": [{"title": "Mål",
+                "activities": [{"title": "A", "start_year": 2015.0, "end_year": 2016}]}]}]
+        });
+        let read = read_document(&document).expect("accepted");
+        let activity = &read.plans[0].goals[0].activities[0];
+        assert_eq!((activity.start_year, activity.end_year), (Some(2015), Some(2016)));
+        let half = json!({
+            "organization": {"name": "Region", "kind": "region"},
+            "plans": [{"title": "Plan", "goals": [{"title": "Mål", "activities": [{"title": "A", "start_year": 2015.5}]}]}]
+        });
+        assert_eq!(
+            fields(read_document(&half)),
+            ["plans[0].goals[0].activities[0].start_year"]
         );
     }
 

@@ -273,7 +273,9 @@ impl Indicator {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct NewIndicator {
+    #[cfg_attr(feature = "openapi", schema(pattern = r"^\S+$", max_length = 500))]
     pub code: String,
+    #[cfg_attr(feature = "openapi", schema(pattern = r"\S", max_length = 500))]
     pub title: String,
     pub unit: TargetUnit,
     pub direction: Direction,
@@ -332,22 +334,22 @@ impl NewIndicator {
 #[serde(deny_unknown_fields)]
 pub struct IndicatorPatch {
     #[serde(default)]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, pattern = r"^\S+$", max_length = 500))]
     pub code: Patch<String>,
     #[serde(default)]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, pattern = r"\S", max_length = 500))]
     pub title: Patch<String>,
     #[serde(default)]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<TargetUnit>))]
+    #[cfg_attr(feature = "openapi", schema(value_type = TargetUnit))]
     pub unit: Patch<TargetUnit>,
     #[serde(default)]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<Direction>))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Direction))]
     pub direction: Patch<Direction>,
     #[serde(default)]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<IndicatorSource>))]
+    #[cfg_attr(feature = "openapi", schema(value_type = IndicatorSource))]
     pub source: Patch<IndicatorSource>,
     #[serde(default)]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<UpdateFrequency>))]
+    #[cfg_attr(feature = "openapi", schema(value_type = UpdateFrequency))]
     pub update_frequency: Patch<UpdateFrequency>,
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<f64>))]
@@ -422,7 +424,10 @@ impl Indicator {
 pub struct IndicatorValue {
     pub organization_id: OrganizationId,
     /// `2016`, `2016-03` (month), `2016T1` (tertial) or `2016Q1` (quarter).
-    #[cfg_attr(feature = "openapi", schema(example = "2016"))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(example = "2016", pattern = r"^[1-9][0-9]{3}(-(0[1-9]|1[0-2])|T0?[1-3]|Q0?[1-4])?$")
+    )]
     pub period: String,
     pub gender: Gender,
     /// The figure; null when it is missing at the source (stored as missing, never as 0).
@@ -496,12 +501,38 @@ pub struct ValuesSummary {
 
 /// A Kolada period: v2 and v3 write an integer (`2016`), some exports a string.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(untagged)]
 pub enum KoladaPeriod {
     Year(i64),
     Text(String),
 }
+
+/// A year as a number (`2016`), or a period as text as [`Period::parse`] reads it once trimmed.
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for KoladaPeriod {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Type};
+        OneOfBuilder::new()
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::Integer)
+                    .minimum(Some(1000))
+                    .maximum(Some(9999)),
+            )
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .pattern(Some(r"^\s*[1-9][0-9]{3}(-(0[1-9]|1[0-2])|T0?[1-3]|Q0?[1-4])?\s*$")),
+            )
+            .description(Some(
+                "The year (`2016`) or the period as text (`\"2016\"`, `\"2016-03\"`, `\"2016T1\"`, `\"2016Q1\"`).",
+            ))
+            .into()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for KoladaPeriod {}
 
 impl KoladaPeriod {
     pub fn text(&self) -> String {
@@ -517,6 +548,7 @@ impl KoladaPeriod {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct KoladaValue {
     /// `T`, `K` or `M`.
+    #[cfg_attr(feature = "openapi", schema(pattern = r"^\s*[TKM]\s*$"))]
     pub gender: String,
     #[serde(default)]
     pub value: Option<f64>,
@@ -549,10 +581,10 @@ impl KoladaValue {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct KoladaRow {
-    #[cfg_attr(feature = "openapi", schema(example = "U21468"))]
+    #[cfg_attr(feature = "openapi", schema(example = "U21468", pattern = r"\S"))]
     pub kpi: String,
     /// Kolada's 4-digit code with leading zeros (`0180`, `2309`; `0000` = Sverige).
-    #[cfg_attr(feature = "openapi", schema(example = "2309"))]
+    #[cfg_attr(feature = "openapi", schema(example = "2309", pattern = r"\S"))]
     pub municipality: String,
     pub period: KoladaPeriod,
     #[serde(default)]

@@ -96,9 +96,11 @@ impl OrganizationView {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct NewOrganization {
+    #[cfg_attr(feature = "openapi", schema(pattern = r"\S", max_length = 500))]
     pub name: String,
     pub kind: OrganizationKind,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(pattern = r"\S", max_length = 500))]
     pub code: Option<String>,
     /// Defaults to the root organization.
     #[serde(default)]
@@ -143,10 +145,10 @@ impl NewOrganization {
 #[serde(deny_unknown_fields)]
 pub struct OrganizationPatch {
     #[serde(default)]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, pattern = r"\S", max_length = 500))]
     pub name: Patch<String>,
     #[serde(default)]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, pattern = r"\S", max_length = 500))]
     pub code: Patch<String>,
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = "uuid"))]

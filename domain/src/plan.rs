@@ -88,18 +88,50 @@ impl Decision {
 }
 
 /// The plan's consequence analyses, as the region's template asks for them.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Perspectives {
-    #[serde(default)]
     pub gender_equality: Option<String>,
-    #[serde(default)]
     pub children: Option<String>,
-    #[serde(default)]
     pub environment: Option<String>,
-    #[serde(default)]
     pub consequences: Option<String>,
+}
+
+/// Only from a JSON object: serde's derive would also take an array of the fields in order
+/// (`[null, null]`), which the document does not allow.
+impl<'de> Deserialize<'de> for Perspectives {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Fields {
+            #[serde(default)]
+            gender_equality: Option<String>,
+            #[serde(default)]
+            children: Option<String>,
+            #[serde(default)]
+            environment: Option<String>,
+            #[serde(default)]
+            consequences: Option<String>,
+        }
+        struct ObjectOnly;
+        impl<'de> serde::de::Visitor<'de> for ObjectOnly {
+            type Value = Fields;
+            fn expecting(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
+                formatter.write_str("an object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Fields, A::Error> {
+                Fields::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+            }
+        }
+        let fields = deserializer.deserialize_map(ObjectOnly)?;
+        Ok(Perspectives {
+            gender_equality: fields.gender_equality,
+            children: fields.children,
+            environment: fields.environment,
+            consequences: fields.consequences,
+        })
+    }
 }
 
 /// A row of the plan's change log (ändringsförteckning).
@@ -167,14 +199,17 @@ pub struct Plan {
 #[serde(deny_unknown_fields)]
 pub struct NewPlan {
     pub organization_id: OrganizationId,
+    #[cfg_attr(feature = "openapi", schema(pattern = r"\S", max_length = 500))]
     pub title: String,
     #[serde(default)]
     pub diary_number: Option<String>,
     #[serde(default)]
     pub document_version: Option<String>,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(pattern = r"^[1-9]"))]
     pub period_start: Option<NaiveDate>,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(pattern = r"^[1-9]"))]
     pub period_end: Option<NaiveDate>,
     #[serde(default)]
     pub owner: Option<String>,
@@ -219,7 +254,7 @@ impl NewPlan {
 #[serde(deny_unknown_fields)]
 pub struct PlanPatch {
     #[serde(default)]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, pattern = r"\S", max_length = 500))]
     pub title: Patch<String>,
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
@@ -228,10 +263,10 @@ pub struct PlanPatch {
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub document_version: Patch<String>,
     #[serde(default)]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<NaiveDate>))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<NaiveDate>, pattern = r"^[1-9]"))]
     pub period_start: Patch<NaiveDate>,
     #[serde(default)]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<NaiveDate>))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<NaiveDate>, pattern = r"^[1-9]"))]
     pub period_end: Patch<NaiveDate>,
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
@@ -393,6 +428,7 @@ pub struct TransitionRequest {
     pub decided_by: Option<String>,
     /// Required to adopt.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(pattern = r"^[1-9]"))]
     pub decided_on: Option<NaiveDate>,
     /// Optional note on the decision, kept in `decision.note`.
     #[serde(default)]
@@ -408,6 +444,7 @@ pub struct TransitionRequest {
     pub change: Option<String>,
     /// Date of the new document version for the changelog; defaults to `decided_on`.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(pattern = r"^[1-9]"))]
     pub date: Option<NaiveDate>,
     /// Required to supersede: the id of the plan that replaces this one.
     #[serde(default)]

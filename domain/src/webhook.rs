@@ -301,7 +301,8 @@ fn decode_base64(text: &str) -> Option<Vec<u8>> {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ReplayRequest {
-    /// Deliver again every matching event after this seq (0: the whole log).
+    /// Deliver again every matching event after this seq (0: the whole log); at most the log's head.
+    #[cfg_attr(feature = "openapi", schema(minimum = 0))]
     pub after: i64,
 }
 

@@ -22,6 +22,8 @@ const DESCRIPTION: &str = include_str!("description.md");
         description = "",
         license(name = "EUPL-1.2", identifier = "EUPL-1.2"),
     ),
+    // Relative: the document is served by the service it describes, at whatever address that has.
+    servers((url = "/", description = "This service")),
     modifiers(&BaseModifier),
     tags(
         (name = "service", description = "Health, readiness, metrics and this document."),

@@ -359,7 +359,7 @@ backend_tests! {
     async fn bad_limit_is_400(app: TestApp) {
         let token = app.root_token();
         for list in ["/v1/plans", "/v1/organizations", "/v1/events"] {
-            for limit in ["-1", "0", "abc", "1.5"] {
+            for limit in ["-1", "0", "abc", "1.5", ""] {
                 let path = format!("{list}?limit={limit}");
                 assert_eq!(
                     app.get(&path, Some(&token)).await.problem(400)["type"],
@@ -368,6 +368,90 @@ backend_tests! {
                 );
             }
         }
+    }
+
+    async fn limit_over_the_maximum_is_400_not_cut(app: TestApp) {
+        let token = app.root_token();
+        let plan = app.create_plan(ROOT_ORGANIZATION_ID, "Handlingsplan").await;
+        for (list, max) in [
+            ("/v1/plans".to_owned(), 500),
+            ("/v1/organizations".to_owned(), 500),
+            ("/v1/events".to_owned(), 1000),
+            (format!("/v1/plans/{plan}/history"), 1000),
+        ] {
+            app.get(&format!("{list}?limit={max}"), Some(&token)).await.ok();
+            let over = format!("{list}?limit={}", max + 1);
+            let problem = app.get(&over, Some(&token)).await.problem(400);
+            assert!(
+                problem["detail"].as_str().is_some_and(|d| d.contains(&format!("1 to {max}"))),
+                "{over}: {problem}"
+            );
+        }
+    }
+
+    async fn an_empty_number_parameter_is_400(app: TestApp) {
+        let token = app.root_token();
+        for path in ["/v1/events?after=", "/v1/events?wait=", "/v1/events/stream?after="] {
+            app.get(path, Some(&token)).await.problem(400);
+        }
+    }
+
+    async fn an_object_field_given_as_an_array_is_422(app: TestApp) {
+        let token = app.root_token();
+        let mut body = plan_body(ROOT_ORGANIZATION_ID, "Handlingsplan");
+        body["perspectives"] = json!([null, null]);
+        let problem = app.post("/v1/plans", Some(&token), &body).await.problem(422);
+        assert_eq!(problem["errors"][0]["field"], "perspectives");
+        body["perspectives"] = json!({"children": "Barnkonsekvensanalys"});
+        app.post("/v1/plans", Some(&token), &body).await.created();
+    }
+
+    async fn an_empty_id_filter_is_400(app: TestApp) {
+        let token = app.root_token();
+        for path in [
+            "/v1/indicators?organization_id=",
+            "/v1/organizations?parent_id=",
+            "/v1/plans?organization_id=",
+        ] {
+            app.get(path, Some(&token)).await.problem(400);
+        }
+    }
+
+    async fn times_outside_the_stored_years_answer_as_at_the_bound(app: TestApp) {
+        let token = app.root_token();
+        let plan = app.create_plan(ROOT_ORGANIZATION_ID, "Handlingsplan").await;
+        // RFC 3339 allows the years 0000 to 9999; nothing is stored before 1000 or after 9999.
+        for since in ["0001-01-01T00:00:00Z", "0999-12-31T23:00:00-02:00"] {
+            let page = app.get(&format!("/v1/plans?updated_since={since}"), Some(&token)).await.ok();
+            assert_eq!(page["items"][0]["id"], plan.as_str(), "{since}");
+        }
+        let later = app.get("/v1/plans?updated_since=9999-12-31T23:59:59Z", Some(&token)).await.ok();
+        assert_eq!(later["items"], json!([]));
+        let then = app.get(&format!("/v1/plans/{plan}?as_of=0500-01-01T00:00:00Z"), Some(&token)).await;
+        then.problem(404);
+        app.get(&format!("/v1/plans/{plan}?as_of=9999-12-31T23:59:59Z"), Some(&token)).await.ok();
+        // A signed or five-digit year is no RFC 3339 (unless it is the same instant as one: 9999-12-31T23:00-01:00).
+        for time in ["%2B12000-01-01T00:00:00Z", "-0100-01-01T00:00:00Z"] {
+            app.get(&format!("/v1/plans?updated_since={time}"), Some(&token)).await.problem(400);
+        }
+    }
+
+    async fn whole_numbers_written_with_a_fraction_are_integers(app: TestApp) {
+        let token = app.root_token();
+        let plan = app.create_plan(ROOT_ORGANIZATION_ID, "Handlingsplan").await;
+        let goal = app
+            .post(&format!("/v1/plans/{plan}/goals"), Some(&token), &json!({"title": "Mål"}))
+            .await
+            .created()["id"]
+            .as_str()
+            .expect("id")
+            .to_owned();
+        let body = json!({"title": "Aktivitet", "start_year": 2015.0, "end_year": 2016});
+        let activity = app.post(&format!("/v1/goals/{goal}/activities"), Some(&token), &body).await.created();
+        assert_eq!((activity["start_year"].clone(), activity["end_year"].clone()), (json!(2015), json!(2016)));
+        let fraction = json!({"title": "Aktivitet", "start_year": 2015.5});
+        let problem = app.post(&format!("/v1/goals/{goal}/activities"), Some(&token), &fraction).await.problem(422);
+        assert_eq!(problem["errors"][0]["field"], "start_year");
     }
 
     async fn garbage_cursor_is_400(app: TestApp) {

@@ -154,7 +154,12 @@ backend_tests! {
         let grant = send_form(&app, &format!("grant_type=password&client_id={id}&client_secret=x"), None).await;
         assert_eq!((grant.status.as_u16(), grant.json()["error"].clone()), (400, json!("unsupported_grant_type")));
         let missing = send_form(&app, "grant_type=client_credentials", None).await;
-        assert_eq!((missing.status.as_u16(), missing.json()["error"].clone()), (400, json!("invalid_request")));
+        assert_eq!((missing.status.as_u16(), missing.json()["error"].clone()), (401, json!("invalid_client")));
+        assert_eq!(missing.header("www-authenticate").as_deref(), Some("Basic"));
+        let half = send_form(&app, &format!("grant_type=client_credentials&client_id={id}"), None).await;
+        assert_eq!((half.status.as_u16(), half.json()["error"].clone()), (401, json!("invalid_client")));
+        let no_grant = send_form(&app, &format!("client_id={id}&client_secret=x"), None).await;
+        assert_eq!((no_grant.status.as_u16(), no_grant.json()["error"].clone()), (400, json!("invalid_request")));
         let unknown = send_form(&app, "grant_type=client_credentials&client_id=nobody&client_secret=x", None).await;
         assert_eq!(unknown.json()["error"], "invalid_client");
     }

@@ -96,7 +96,8 @@ pub async fn revoke(
 /// client's token carries the client's roles.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct TokenRequest {
-    /// Must be `client_credentials`.
+    /// Must be `client_credentials` (without it: 400 `invalid_request`; another: 400 `unsupported_grant_type`).
+    #[schema(required = true, value_type = String, pattern = "^client_credentials$")]
     pub grant_type: Option<String>,
     /// With `client_secret`, when the client does not use HTTP Basic.
     pub client_id: Option<String>,
@@ -189,7 +190,13 @@ fn credentials(request: &HttpRequest, form: &TokenRequest) -> Result<(String, St
             }
         }
         (None, Some(id), Some(secret)) => Ok((id.clone(), secret.clone(), false)),
-        _ => invalid("client_id and client_secret are required"),
+        // RFC 6749 §5.2: a request without client authentication is `invalid_client`, not `invalid_request`.
+        _ => Err(Refusal {
+            kind: ProblemKind::Unauthorized,
+            error: "invalid_client",
+            description: "client authentication is required: HTTP Basic, or client_id and client_secret in the form",
+            basic: false,
+        }),
     }
 }
 
@@ -202,7 +209,7 @@ fn credentials(request: &HttpRequest, form: &TokenRequest) -> Result<(String, St
     responses(
         (status = 200, description = "The token", body = TokenResponse),
         (status = 400, description = "invalid_request or unsupported_grant_type", body = TokenError),
-        (status = 401, description = "invalid_client: unknown, wrong secret or revoked", body = TokenError),
+        (status = 401, description = "invalid_client: no client authentication, unknown client, wrong secret or revoked", body = TokenError),
         (status = 413, description = "Body too large", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 503, description = "The database is unavailable", body = crate::error::Problem, content_type = "application/problem+json"),
     )

@@ -65,7 +65,7 @@ impl LogPageQuery {
 
 fn parse_after(text: Option<&str>) -> Result<i64, ApiError> {
     match text {
-        None | Some("") => Ok(0),
+        None => Ok(0),
         Some(text) => match text.trim().parse::<i64>() {
             Ok(after) if after >= 0 => Ok(after),
             _ => Err(ApiError::bad_request(format!(
@@ -75,11 +75,69 @@ fn parse_after(text: Option<&str>) -> Result<i64, ApiError> {
     }
 }
 
+/// An event type, `<entity>.<action>`: every one the log writes.
+pub struct EventTypeName;
+
+impl utoipa::PartialSchema for EventTypeName {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .description(Some("An event type, `<entity>.<action>`."))
+            .enum_values(Some(EventType::all().iter().map(ToString::to_string)))
+            .into()
+    }
+}
+
+impl ToSchema for EventTypeName {}
+
+/// One frame of `GET /v1/events/stream` as an SSE client reads it (the `retry:` and keep-alive
+/// frames carry no data and are not events): `id` is the seq, `event` the type, `data` the event
+/// as JSON.
+pub struct EventFrame;
+
+impl utoipa::PartialSchema for EventFrame {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        use utoipa::openapi::Ref;
+        let mut data = ObjectBuilder::new()
+            .schema_type(Type::String)
+            .description(Some("The event as `GET /v1/events` shows it, as JSON."))
+            .content_media_type("application/json")
+            .build();
+        // JSON Schema 2020-12 `contentSchema`, which utoipa has no builder for: the schema of the decoded `data`.
+        let content_schema = serde_json::to_value(Ref::from_schema_name("Event")).unwrap_or_default();
+        data.extensions
+            .get_or_insert_with(Default::default)
+            .insert("contentSchema".to_owned(), content_schema);
+        ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .description(Some(
+                "A Server-Sent Event: `id:` the seq, `event:` the type, `data:` the event as JSON.",
+            ))
+            .property(
+                "id",
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .description(Some("The event's seq; send it back as `Last-Event-ID` to resume."))
+                    .pattern(Some("^[0-9]+$")),
+            )
+            .property("event", EventTypeName::schema())
+            .property("data", data)
+            .required("event")
+            .required("data")
+            .into()
+    }
+}
+
+impl ToSchema for EventFrame {}
+
 /// Which events: by type and organization.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct EventQuery {
-    /// Comma-separated event types, e.g. `plan.status_changed,goal.status_changed`.
+    /// Event types, comma-separated, e.g. `plan.status_changed,goal.status_changed`.
+    #[param(value_type = Option<Vec<EventTypeName>>, inline, style = Form, explode = false)]
     pub types: Option<String>,
     /// Only events of this organization.
     #[param(format = "uuid")]
@@ -132,7 +190,7 @@ pub struct WaitQuery {
 impl WaitQuery {
     fn duration(&self) -> Result<Duration, ApiError> {
         match self.wait.as_deref() {
-            None | Some("") => Ok(Duration::ZERO),
+            None => Ok(Duration::ZERO),
             Some(text) => match text.trim().parse::<u64>() {
                 Ok(seconds) if seconds <= MAX_WAIT_SECONDS => Ok(Duration::from_secs(seconds)),
                 _ => Err(ApiError::bad_request(format!(
@@ -308,7 +366,7 @@ impl Stream {
     params(StreamQuery, EventQuery),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "An endless stream of events", body = String, content_type = "text/event-stream"),
+        (status = 200, description = "An endless stream of events; the schema is that of each event frame", body = EventFrame, content_type = "text/event-stream"),
         ListProblems,
     )
 )]

@@ -36,9 +36,9 @@ pub struct ValuesBatch {
     pub values: Vec<IndicatorValue>,
 }
 
+/// An organization id in a query: absent, or an id (empty is no id, as the document's `uuid` says).
 fn organization_param(name: &str, value: Option<&str>) -> Result<Option<OrganizationId>, ApiError> {
     value
-        .filter(|v| !v.is_empty())
         .map(|id| {
             OrganizationId::parse(id).ok_or_else(|| ApiError::bad_request(format!("{name} must be an organization id")))
         })
@@ -164,7 +164,8 @@ pub async fn update(
 pub struct ValueQuery {
     #[param(format = "uuid")]
     pub organization_id: Option<String>,
-    /// `2016`, `2016-03`, `2016T1` or `2016Q1`.
+    /// `2016`, `2016-03`, `2016T1` or `2016Q1`; empty is no filter.
+    #[param(pattern = r"^([1-9][0-9]{3}(-(0[1-9]|1[0-2])|T0?[1-3]|Q0?[1-4])?)?$")]
     pub period: Option<String>,
     pub gender: Option<Gender>,
 }
@@ -259,9 +260,10 @@ pub async fn import_kolada(
 #[into_params(parameter_in = Query)]
 pub struct ComparisonQuery {
     /// The organization to compare.
-    #[param(format = "uuid")]
+    #[param(format = "uuid", required = true)]
     pub organization_id: Option<String>,
-    /// The period, e.g. `2016`.
+    /// The period: `2016`, `2016-03`, `2016T1` or `2016Q1`.
+    #[param(required = true, pattern = r"^[1-9][0-9]{3}(-(0[1-9]|1[0-2])|T0?[1-3]|Q0?[1-4])?$")]
     pub period: Option<String>,
     /// A network of similar municipalities to compare with.
     #[param(format = "uuid")]
@@ -282,7 +284,11 @@ pub struct ComparisonQuery {
     tag = "indicators",
     params(("id" = String, Path, format = "uuid"), ComparisonQuery),
     security((), ("bearer" = [])),
-    responses((status = 200, description = "The comparison", body = Comparison), ReadProblems)
+    responses(
+        (status = 200, description = "The comparison", body = Comparison),
+        (status = 422, description = "`organization_id` or `similar_network_id` names no organization", body = crate::error::Problem, content_type = "application/problem+json"),
+        ReadProblems,
+    )
 )]
 #[get("/v1/indicators/{id}/comparison")]
 pub async fn comparison(

@@ -120,3 +120,127 @@ list_type!(
     ActivityList,
     Activity
 );
+
+/// A link from an answer: `(name, operationId, [(parameter, expression)], description)`.
+type LinkSpec<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)], &'a str);
+
+/// A `201 Created` answer of `schema`, with `ETag` and `Location`, and the links a client (or a
+/// stateful test) follows from it.
+fn created_with_links(
+    schema: &str,
+    links: &[LinkSpec<'_>],
+) -> std::collections::BTreeMap<String, utoipa::openapi::RefOr<utoipa::openapi::response::Response>> {
+    use utoipa::openapi::header::HeaderBuilder;
+    use utoipa::openapi::link::LinkBuilder;
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+    let text = || {
+        HeaderBuilder::new()
+            .schema(ObjectBuilder::new().schema_type(Type::String))
+            .build()
+    };
+    let mut response = ResponseBuilder::new()
+        .description("Created")
+        .content(
+            "application/json",
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name(schema)))
+                .build(),
+        )
+        .header("ETag", text())
+        .header("Location", text());
+    for (name, operation, parameters, description) in links {
+        let mut link = LinkBuilder::new().description(*description);
+        for (parameter, expression) in *parameters {
+            link = link.parameter(*parameter, *expression);
+        }
+        let mut link = link.build();
+        // utoipa 5 writes `operation_id`; OpenAPI's name is `operationId`.
+        link.extensions
+            .get_or_insert_with(Default::default)
+            .insert("operationId".to_owned(), (*operation).into());
+        response = response.link(*name, link);
+    }
+    std::collections::BTreeMap::from([("201".to_owned(), response.build().into())])
+}
+
+/// `POST /v1/plans`: the plan, and where to go from it.
+pub struct PlanCreated;
+
+impl utoipa::IntoResponses for PlanCreated {
+    fn responses() -> std::collections::BTreeMap<String, utoipa::openapi::RefOr<utoipa::openapi::response::Response>> {
+        created_with_links(
+            "PlanView",
+            &[
+                (
+                    "GetPlan",
+                    "get_plan",
+                    &[("id", "$response.body#/id")],
+                    "The plan just created.",
+                ),
+                (
+                    "TransitionPlan",
+                    "transition_plan",
+                    &[("id", "$response.body#/id"), ("If-Match", "$response.header.ETag")],
+                    "Move the new draft on, naming the revision just read.",
+                ),
+                (
+                    "AddGoal",
+                    "create_goal",
+                    &[("id", "$response.body#/id")],
+                    "Add a goal to the plan.",
+                ),
+            ],
+        )
+    }
+}
+
+/// `POST /v1/plans/{id}/goals`: the goal, and where to go from it.
+pub struct GoalCreated;
+
+impl utoipa::IntoResponses for GoalCreated {
+    fn responses() -> std::collections::BTreeMap<String, utoipa::openapi::RefOr<utoipa::openapi::response::Response>> {
+        created_with_links(
+            "GoalView",
+            &[
+                (
+                    "GetGoal",
+                    "get_goal",
+                    &[("id", "$response.body#/id")],
+                    "The goal just created.",
+                ),
+                (
+                    "AddActivity",
+                    "create_activity",
+                    &[("id", "$response.body#/id")],
+                    "Add an activity to the goal.",
+                ),
+            ],
+        )
+    }
+}
+
+/// `POST /v1/goals/{id}/activities`: the activity, and where to go from it.
+pub struct ActivityCreated;
+
+impl utoipa::IntoResponses for ActivityCreated {
+    fn responses() -> std::collections::BTreeMap<String, utoipa::openapi::RefOr<utoipa::openapi::response::Response>> {
+        created_with_links(
+            "Activity",
+            &[
+                (
+                    "GetActivity",
+                    "get_activity",
+                    &[("id", "$response.body#/id")],
+                    "The activity just created.",
+                ),
+                (
+                    "UpdateActivity",
+                    "update_activity",
+                    &[("id", "$response.body#/id"), ("If-Match", "$response.header.ETag")],
+                    "Change the activity, naming the revision just read.",
+                ),
+            ],
+        )
+    }
+}

@@ -19,6 +19,8 @@ use utoipa::IntoParams;
 #[into_params(parameter_in = Query)]
 pub struct OrganizationQuery {
     pub kind: Option<OrganizationKind>,
+    /// Only the children of this organization.
+    #[param(format = "uuid")]
     pub parent_id: Option<String>,
     /// Official code, e.g. `2309`.
     pub code: Option<String>,

@@ -1,6 +1,6 @@
 //! `/v1/plans`, `/v1/goals`, `/v1/activities`.
 
-use super::{ActivityList, GoalList, PlanList};
+use super::{ActivityCreated, ActivityList, GoalCreated, GoalList, PlanCreated, PlanList};
 use crate::auth::Auth;
 use crate::error::{ApiError, ListProblems, ReadProblems, WriteProblems};
 use crate::extract::{created, path_id, query_text, query_time, with_etag, with_tag, IfMatch, JsonBody, PageQuery};
@@ -28,7 +28,7 @@ pub struct PlanQuery {
     /// Text in the title, diary number or summary, case-insensitive.
     pub q: Option<String>,
     /// A year the plan's period covers, e.g. `2016`.
-    #[param(value_type = Option<i32>)]
+    #[param(value_type = Option<i32>, minimum = 1000, maximum = 9999)]
     pub period: Option<String>,
     /// Only plans changed at or after this instant.
     pub updated_since: Option<DateTime<Utc>>,
@@ -90,7 +90,7 @@ pub async fn list(
     tag = "plans",
     request_body = NewPlan,
     security(("bearer" = [])),
-    responses((status = 201, description = "Created", body = PlanView, headers(("ETag" = String), ("Location" = String))), WriteProblems)
+    responses(PlanCreated, WriteProblems)
 )]
 #[post("/v1/plans")]
 pub async fn create(state: web::Data<AppState>, auth: Auth, body: JsonBody<NewPlan>) -> Result<HttpResponse, ApiError> {
@@ -272,7 +272,7 @@ pub async fn list_goals(
     params(("id" = String, Path, format = "uuid")),
     request_body = NewGoal,
     security(("bearer" = [])),
-    responses((status = 201, description = "Created", body = GoalView, headers(("ETag" = String), ("Location" = String))), WriteProblems)
+    responses(GoalCreated, WriteProblems)
 )]
 #[post("/v1/plans/{id}/goals")]
 pub async fn create_goal(
@@ -373,7 +373,7 @@ pub async fn list_activities(
     params(("id" = String, Path, format = "uuid")),
     request_body = NewActivity,
     security(("bearer" = [])),
-    responses((status = 201, description = "Created", body = Activity, headers(("ETag" = String), ("Location" = String))), WriteProblems)
+    responses(ActivityCreated, WriteProblems)
 )]
 #[post("/v1/goals/{id}/activities")]
 pub async fn create_activity(
