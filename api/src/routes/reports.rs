@@ -26,6 +26,7 @@ use utoipa::{IntoParams, PartialSchema, ToSchema};
 #[into_params(parameter_in = Query)]
 pub struct FormatQuery {
     /// `csv` for RFC 4180 CSV; `Accept: text/csv` does the same.
+    #[param(pattern = "^(json|csv)$")]
     pub format: Option<String>,
 }
 
@@ -260,9 +261,10 @@ pub async fn overdue_activities(
 #[into_params(parameter_in = Query)]
 pub struct StatusQuery {
     /// The organization; its descendants' plans are included.
-    #[param(format = "uuid")]
+    #[param(format = "uuid", required = true)]
     pub organization_id: Option<String>,
     /// The year, e.g. `2016`.
+    #[param(value_type = i32, required = true, minimum = 1000, maximum = 9999)]
     pub period: Option<String>,
 }
 
@@ -303,6 +305,7 @@ fn year_param(value: Option<&str>) -> Result<i32, ApiError> {
     security((), ("bearer" = [])),
     responses(
         (status = 200, description = "The report", content((StatusReport = "application/json"), (String = "text/csv"))),
+        (status = 422, description = "`organization_id` names no organization", body = crate::error::Problem, content_type = "application/problem+json"),
         ListProblems,
     )
 )]
@@ -386,11 +389,13 @@ pub async fn due(
 #[into_params(parameter_in = Query)]
 pub struct CountyQuery {
     /// The region.
-    #[param(format = "uuid")]
+    #[param(format = "uuid", required = true)]
     pub organization_id: Option<String>,
-    /// The period, e.g. `2016`.
+    /// The period: `2016`, `2016-03`, `2016T1` or `2016Q1`.
+    #[param(required = true, pattern = r"^[1-9][0-9]{3}(-(0[1-9]|1[0-2])|T0?[1-3]|Q0?[1-4])?$")]
     pub period: Option<String>,
     /// Indicator ids, comma-separated; the columns in this order.
+    #[param(value_type = Vec<IndicatorId>, required = true, min_items = 1, style = Form, explode = false)]
     pub indicator_ids: Option<String>,
 }
 
@@ -445,6 +450,7 @@ fn county_csv(report: &CountyReport) -> Result<Vec<u8>, ApiError> {
     security((), ("bearer" = [])),
     responses(
         (status = 200, description = "The report", content((CountyReport = "application/json"), (String = "text/csv"))),
+        (status = 422, description = "`organization_id` names no organization", body = crate::error::Problem, content_type = "application/problem+json"),
         ListProblems,
     )
 )]
