@@ -651,45 +651,110 @@ impl Store {
         patch: ActivityPatch,
         expected_revision: Option<i64>,
     ) -> Result<Activity, StoreError> {
+        self.write(|conn| update_activity_in(conn, caller, id, patch, expected_revision))
+    }
+
+    /// Applies many activity patches in one write transaction, each exactly as
+    /// `update_activity` would (checks, row, events); all or nothing. For bulk
+    /// tools such as the benchmark's data generator. Returns how many events were appended.
+    pub fn update_activities(
+        &self,
+        caller: &Caller,
+        patches: Vec<(ActivityId, ActivityPatch)>,
+    ) -> Result<usize, StoreError> {
+        use crate::schema::event_log_head;
         self.write(|conn| {
-            let row: ActivityRow = activities::table
-                .find(id.as_str())
-                .select(ActivityRow::as_select())
-                .first(conn)
-                .optional()?
-                .ok_or(StoreError::NotFound("activity"))?;
-            let position = row.position;
-            let mut activity = row.into_domain()?;
-            let plan = authorized_plan(conn, caller, &activity.plan_id, Action::Edit).map_err(hide_as("activity"))?;
-            plan.ensure_editable()?;
-            check_revision(activity.revision, expected_revision)?;
-            let (status, reason) = (patch.status, patch.reason.clone());
-            let changes = activity.apply_patch(patch)?;
-            let previous_status = match status {
-                Some(to) => activity.change_status(to)?,
-                None => None,
+            let head = |conn: &mut DbConnection| -> Result<i64, StoreError> {
+                Ok(event_log_head::table.find(1).select(event_log_head::seq).first(conn)?)
             };
-            if changes.is_empty() && previous_status.is_none() {
-                return Ok(activity);
+            let before = head(conn)?;
+            for (id, patch) in patches {
+                update_activity_in(conn, caller, &id, patch, None)?;
             }
-            let now = crate::now();
-            activity.revision += 1;
-            activity.updated_at = now;
-            diesel::update(activities::table.find(id.as_str()))
-                .set(ActivityRow::from_domain(&activity, position)?)
-                .execute(conn)?;
-            let mut work = Work { conn, actor: caller.actor(), now };
-            let about = || About { entity: EntityType::Activity, id: id.as_str(), organization_id: Some(&plan.organization_id), plan_id: Some(&plan.id) };
-            if !changes.is_empty() {
-                work.record(about(), EventAction::Updated, json!({ "changes": changes, "snapshot": activity }))?;
-            }
-            if let Some(from) = previous_status {
-                let data = json!({ "from": from.as_str(), "to": activity.status.as_str(), "reason": reason, "snapshot": activity });
-                work.record(about(), EventAction::StatusChanged, data)?;
-            }
-            Ok(activity)
+            Ok((head(conn)? - before) as usize)
         })
     }
+
+    /// Every activity's id and status, oldest plan first: the input of bulk tools.
+    pub fn activity_statuses(&self) -> Result<Vec<(ActivityId, ActivityStatus)>, StoreError> {
+        self.read(|conn| {
+            activities::table
+                .order((
+                    activities::plan_id.asc(),
+                    activities::goal_id.asc(),
+                    activities::position.asc(),
+                ))
+                .select((activities::id, activities::status))
+                .load::<(String, String)>(conn)?
+                .into_iter()
+                .map(|(id, status)| {
+                    let status = ActivityStatus::parse(&status)
+                        .ok_or_else(|| StoreError::Corrupt(format!("unknown activity status {status:?}")))?;
+                    Ok((ActivityId::from_stored(id), status))
+                })
+                .collect()
+        })
+    }
+}
+
+/// `update_activity` inside the caller's write transaction.
+fn update_activity_in(
+    conn: &mut DbConnection,
+    caller: &Caller,
+    id: &ActivityId,
+    patch: ActivityPatch,
+    expected_revision: Option<i64>,
+) -> Result<Activity, StoreError> {
+    let row: ActivityRow = activities::table
+        .find(id.as_str())
+        .select(ActivityRow::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or(StoreError::NotFound("activity"))?;
+    let position = row.position;
+    let mut activity = row.into_domain()?;
+    let plan = authorized_plan(conn, caller, &activity.plan_id, Action::Edit).map_err(hide_as("activity"))?;
+    plan.ensure_editable()?;
+    check_revision(activity.revision, expected_revision)?;
+    let (status, reason) = (patch.status, patch.reason.clone());
+    let changes = activity.apply_patch(patch)?;
+    let previous_status = match status {
+        Some(to) => activity.change_status(to)?,
+        None => None,
+    };
+    if changes.is_empty() && previous_status.is_none() {
+        return Ok(activity);
+    }
+    let now = crate::now();
+    activity.revision += 1;
+    activity.updated_at = now;
+    diesel::update(activities::table.find(id.as_str()))
+        .set(ActivityRow::from_domain(&activity, position)?)
+        .execute(conn)?;
+    let mut work = Work {
+        conn,
+        actor: caller.actor(),
+        now,
+    };
+    let about = || About {
+        entity: EntityType::Activity,
+        id: id.as_str(),
+        organization_id: Some(&plan.organization_id),
+        plan_id: Some(&plan.id),
+    };
+    if !changes.is_empty() {
+        work.record(
+            about(),
+            EventAction::Updated,
+            json!({ "changes": changes, "snapshot": activity }),
+        )?;
+    }
+    if let Some(from) = previous_status {
+        let data =
+            json!({ "from": from.as_str(), "to": activity.status.as_str(), "reason": reason, "snapshot": activity });
+        work.record(about(), EventAction::StatusChanged, data)?;
+    }
+    Ok(activity)
 }
 
 /// A goal or activity under a hidden plan is itself not found, by its own name.
