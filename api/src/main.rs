@@ -358,7 +358,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
 /// Moves activities round a cycle of statuses (planned, in progress, postponed, done; a
 /// cancelled one is final and left alone) until the log's head reaches `target`.
 fn bench_fill(store: &Store, target: i64, batch: usize) -> Result<ExitCode, Failure> {
-    use planledger_domain::activity::{ActivityPatch, ActivityStatus};
+    use planledger_domain::activity::ActivityStatus;
     const CYCLE: [ActivityStatus; 4] = [
         ActivityStatus::Planned,
         ActivityStatus::InProgress,
@@ -383,14 +383,9 @@ fn bench_fill(store: &Store, target: i64, batch: usize) -> Result<ExitCode, Fail
             next = (next + 1) % count;
             let position = CYCLE.iter().position(|s| s == status).unwrap_or(0);
             *status = CYCLE[(position + 1) % CYCLE.len()];
-            let patch = ActivityPatch {
-                status: Some(*status),
-                reason: Some("Uppföljning (benchmark data)".into()),
-                ..ActivityPatch::default()
-            };
-            patches.push((id.clone(), patch));
+            patches.push((id.clone(), *status, Some("Uppföljning (benchmark data)".to_owned())));
         }
-        head += store.update_activities(&Caller::System, patches)? as i64;
+        head += store.change_activity_statuses(&Caller::System, &patches)? as i64;
     }
     let seconds = started.elapsed().as_secs_f64();
     println!(

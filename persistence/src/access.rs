@@ -86,8 +86,17 @@ fn load_node(conn: &mut DbConnection, id: &str) -> Result<Option<NodeRow>, Store
 
 /// The organization and its ancestors up to the root, nearest first.
 pub(crate) fn chain(conn: &mut DbConnection, organization: &OrganizationId) -> Result<Vec<OrganizationId>, StoreError> {
+    Ok(chain_and_node(conn, organization)?.0)
+}
+
+/// The chain, and the organization's own node (read once for both).
+fn chain_and_node(
+    conn: &mut DbConnection,
+    organization: &OrganizationId,
+) -> Result<(Vec<OrganizationId>, Option<NodeRow>), StoreError> {
     let mut chain = vec![organization.clone()];
-    let mut next = load_node(conn, organization.as_str())?.and_then(|node| node.parent_id);
+    let node = load_node(conn, organization.as_str())?;
+    let mut next = node.as_ref().and_then(|node| node.parent_id.clone());
     while let Some(parent) = next {
         let parent = OrganizationId::from_stored(parent);
         if chain.contains(&parent) || chain.len() > 64 {
@@ -98,7 +107,7 @@ pub(crate) fn chain(conn: &mut DbConnection, organization: &OrganizationId) -> R
         next = load_node(conn, parent.as_str())?.and_then(|node| node.parent_id);
         chain.push(parent);
     }
-    Ok(chain)
+    Ok((chain, node))
 }
 
 /// The target for a resource owned by `organization`; a network's members count as owners.
@@ -107,9 +116,9 @@ pub(crate) fn target(
     organization: &OrganizationId,
     visibility: Visibility,
 ) -> Result<Target, StoreError> {
-    let owner_chain = chain(conn, organization)?;
+    let (owner_chain, node) = chain_and_node(conn, organization)?;
     let mut member_chains = Vec::new();
-    if let Some(node) = load_node(conn, organization.as_str())? {
+    if let Some(node) = node {
         if node.kind == "network" {
             let members: Vec<OrganizationId> = serde_json::from_str(&node.member_ids)?;
             for member in members {

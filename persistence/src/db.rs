@@ -2,8 +2,10 @@
 //! transaction helpers every repository function runs in.
 
 use crate::error::StoreError;
+use crate::schema::event_log_head;
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
 use diesel::pg::PgConnection;
+use diesel::prelude::*;
 use diesel::r2d2::{ManageConnection, Pool, PooledConnection};
 use diesel::sqlite::SqliteConnection;
 use diesel::Connection;
@@ -242,19 +244,40 @@ impl Store {
                 },
             )?,
         }
-        let result = match conn {
-            DbConnection::Postgres(_) if write => conn
-                .batch_execute("SELECT seq FROM event_log_head WHERE id = 1 FOR UPDATE")
+        // Writers lock the log head first (see `write`); its seq and hash start the pending log.
+        let locked = match conn {
+            DbConnection::Postgres(pg) if write => Some(
+                event_log_head::table
+                    .find(1)
+                    .select((event_log_head::seq, event_log_head::hash))
+                    .for_update()
+                    .first::<(i64, String)>(pg),
+            ),
+            _ => None,
+        };
+        let log = write.then(crate::events::WriteLog::begin);
+        let result = match (locked, log.as_ref()) {
+            (Some(locked), Some(log)) => locked
                 .map_err(StoreError::from)
-                .and_then(|()| work(conn))
-                // Delivered to every listening process when (and only if) this transaction commits.
+                .and_then(|head| {
+                    log.start_at(head);
+                    work(conn)
+                })
                 .and_then(|value| {
-                    conn.batch_execute(&format!("NOTIFY {EVENTS_CHANNEL}"))
-                        .map(|()| value)
-                        .map_err(StoreError::from)
+                    let head = log.flush(conn)?.unwrap_or_default();
+                    // The NOTIFY is delivered to every listening process when (and only if) this transaction commits.
+                    conn.batch_execute(&format!("{head}NOTIFY {EVENTS_CHANNEL}"))?;
+                    Ok(value)
                 }),
+            (_, Some(log)) => work(conn).and_then(|value| {
+                if let Some(head) = log.flush(conn)? {
+                    conn.batch_execute(&head)?;
+                }
+                Ok(value)
+            }),
             _ => work(conn),
         };
+        drop(log);
         match result {
             Ok(value) => {
                 <DbConnection as Connection>::TransactionManager::commit_transaction(conn)?;
