@@ -12,6 +12,7 @@ for line in open(sys.argv[1], encoding="utf-8"):
         key, value = line.rstrip("\n").split("=", 1)
         figures[key] = value
 mode = sys.argv[2] if len(sys.argv) > 2 else "full"
+conn = figures.get("connections", "64")
 
 
 def num(key):
@@ -50,24 +51,24 @@ http = num("http_limit_rps")
 select = num("pg_select_tps")
 update1 = num("pg_update1_tps")
 update64 = num("pg_update64_tps")
-row("HTTP limit: bare actix-web handler, fixed JSON, 64 conn.", "–", http, "req/s")
-row("pgbench select-only, 64 clients", "postgres", select, "tps")
+row(f"HTTP limit: bare actix-web handler, fixed JSON, {conn} conn.", "–", http, "req/s")
+row(f"pgbench select-only, {conn} clients", "postgres", select, "tps")
 row("pgbench single-row update, 1 client (serial commits)", "postgres", update1, "tps")
-row("pgbench single-row update, 64 clients", "postgres", update64, "tps")
+row(f"pgbench single-row update, {conn} clients", "postgres", update64, "tps")
 
 for backend in ("postgres", "sqlite"):
     b = backend
     main = backend == "postgres"
     get = num(f"{b}_get_plan_rps")
     r = ratio(get, select)
-    row("GET /v1/plans/{id} (goals, activities), 64 conn.", b, get, "req/s", select, "pgbench select",
+    row(f"GET /v1/plans/{{id}} (goals, activities), {conn} conn.", b, get, "req/s", select, "pgbench select",
         r, "≥ 40 %" if main else None, (r >= 0.40) if main and r is not None else None)
     lst = num(f"{b}_list_plans_rps")
-    row("GET /v1/plans (page of 50), 64 conn.", b, lst, "req/s", select, "pgbench select", ratio(lst, select))
+    row(f"GET /v1/plans (page of 50), {conn} conn.", b, lst, "req/s", select, "pgbench select", ratio(lst, select))
     early, end = num(f"{b}_events_early_lat_p50_ms"), num(f"{b}_events_end_lat_p50_ms")
-    row(f"GET /v1/events?after={figures.get(b + '_events_early_after', '?')}&limit=100: p50 latency, 64 conn.", b,
+    row(f"GET /v1/events?after={figures.get(b + '_events_early_after', '?')}&limit=100: p50 latency, {conn} conn.", b,
         early, "ms")
-    row(f"GET /v1/events?after={figures.get(b + '_events_end_after', '?')}&limit=100: p50 latency, 64 conn.", b, end,
+    row(f"GET /v1/events?after={figures.get(b + '_events_end_after', '?')}&limit=100: p50 latency, {conn} conn.", b, end,
         "ms")
     rr = ratio(end, early)
     rows.append(("event page at the log's end ÷ near its start (p50 latency)", b,
@@ -77,12 +78,12 @@ for backend in ("postgres", "sqlite"):
     row("GET /v1/events at the end: throughput", b, num(f"{b}_events_end_rps"), "req/s")
     goal = num(f"{b}_goal_status_rps")
     r = ratio(goal, update1)
-    row("PATCH /v1/goals/{id} status change + event, 64 conn.", b, goal, "req/s", update1, "pgbench update, 1 client",
+    row(f"PATCH /v1/goals/{{id}} status change + event, {conn} conn.", b, goal, "req/s", update1, "pgbench update, 1 client",
         r, "≥ 60 %" if main else None, (r >= 0.60) if main and r is not None else None)
-    row("  the same against pgbench update, 64 clients", b, goal, "req/s", update64, "pgbench update, 64 clients",
+    row(f"  the same against pgbench update, {conn} clients", b, goal, "req/s", update64, f"pgbench update, {conn} clients",
         ratio(goal, update64))
     tr = num(f"{b}_transition_rps")
-    row("POST /v1/plans/{id}/transitions + event, 64 conn.", b, tr, "req/s", update1, "pgbench update, 1 client",
+    row(f"POST /v1/plans/{{id}}/transitions + event, {conn} conn.", b, tr, "req/s", update1, "pgbench update, 1 client",
         ratio(tr, update1))
     p99 = num(f"{b}_longpoll_send_to_delivery_p99_ms")
     row("commit → long-poll delivery p50 (from sending the write)", b,
@@ -126,5 +127,12 @@ print("| figure | backend | measured | limit | ratio | target | met |")
 print("|---|---|---|---|---|---|---|")
 for r in rows:
     print("| " + " | ".join(r) + " |")
+bad = [(key[:-len("_non_2xx")], int(float(value))) for key, value in figures.items()
+       if key.endswith("_non_2xx") and float(value) > 0]
 print()
+if bad:
+    print("Answers other than 2xx during the loads (counted in the request rates above): "
+          + ", ".join(f"{name}: {count}" for name, count in bad) + ".\n")
+else:
+    print("Every request of every load was answered 2xx.\n")
 print("How each figure was made: bench/README.md. Raw figures: bench/results/latest.env.")

@@ -110,8 +110,13 @@ for key in ("rps", "lat_mean_ms", "lat_p50_ms", "lat_p99_ms", "requests", "non_2
     print(f"{name}_{key}={figures[key]}")
 PY
     echo "   $name: $line" >&2
-    local bad; bad=$(python3 -c "import json,sys; f=json.loads(sys.argv[1]); print(f['non_2xx'] + (f['requests'] == 0))" "$line")
-    [ "$bad" = 0 ] || fail "wrk $name: $line (non-2xx answers or no request at all)"
+    # Broken: no request answered, or more than 1 % of them not 2xx (a write that meets another
+    # one on the same plan, at the smoke run's few plans, may rarely answer 409).
+    local broken; broken=$(python3 -c "import json,sys; f=json.loads(sys.argv[1]); print(int(f['requests'] == 0 or f['non_2xx'] > 0.01 * f['requests']))" "$line")
+    [ "$broken" = 0 ] || fail "wrk $name: $line (no request answered, or more than 1 % not 2xx)"
+    if ! grep -q '"non_2xx":0,' <<<"$line"; then
+        echo "   WARNING: $name had answers other than 2xx; the table says how many" >&2
+    fi
 }
 # pgbench_tps ARGS…: the tps pgbench reports
 pgbench_tps() {
@@ -230,6 +235,7 @@ bench_backend() {
     echo "   $verify" >&2
 }
 
+record connections "$CONNECTIONS"
 recreate_db "$BENCH_DB"
 bench_backend postgres "$PG_ADMIN_URL/$BENCH_DB" "$PORT_BASE" "$PG_EVENTS"
 bench_backend sqlite "sqlite://$WORK/planledger.db" "$((PORT_BASE + 1))" "$SQLITE_EVENTS"

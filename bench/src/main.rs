@@ -270,14 +270,26 @@ async fn longpoll(api: &Api, goals: &PathBuf, samples: usize) -> Result<Value, F
     if goals.is_empty() {
         return Err("no goals to change".into());
     }
-    let statuses = ["on_track", "at_risk"];
     let mut head = head_seq(api).await?;
     let (mut from_send, mut from_ack) = (Vec::new(), Vec::new());
     for sample in 0..samples {
         let goal = &goals[sample % goals.len()];
-        // The same goal comes back after a full round of the list: alternate per round.
-        let status = statuses[(sample / goals.len()) % 2];
-        let poll_url = format!("{}/v1/events?after={head}&limit=1&wait=30", api.base);
+        // A real change: to a status the goal does not have now.
+        let current = api.get(&format!("/v1/goals/{goal}")).await?;
+        let status = if current["status"].as_str() == Some("on_track") {
+            "at_risk"
+        } else {
+            "on_track"
+        };
+        // The head now: read pages until one is not full (its `next_after` is then the head).
+        loop {
+            let page = api.get(&format!("/v1/events?after={head}&limit=1000")).await?;
+            head = page["next_after"].as_i64().ok_or("no next_after in an event page")?;
+            if page["events"].as_array().map_or(0, Vec::len) < 1000 {
+                break;
+            }
+        }
+        let poll_url = format!("{}/v1/events?after={head}&wait=30", api.base);
         let poll = {
             let request = api.client.get(poll_url).bearer_auth(&api.token);
             tokio::spawn(async move {
@@ -289,22 +301,29 @@ async fn longpoll(api: &Api, goals: &PathBuf, samples: usize) -> Result<Value, F
         // Let the long-poll reach its wait before the write.
         tokio::time::sleep(Duration::from_millis(25)).await;
         let sent = Instant::now();
-        let changed = api
-            .send(
-                reqwest::Method::PATCH,
-                &format!("/v1/goals/{goal}"),
-                Some(&json!({"status": status, "reason": "Mätning av leveranstid"})),
-            )
-            .await?;
+        api.send(
+            reqwest::Method::PATCH,
+            &format!("/v1/goals/{goal}"),
+            Some(&json!({"status": status, "reason": "Mätning av leveranstid"})),
+        )
+        .await?;
         let acknowledged = Instant::now();
         let (delivered, body) = poll.await??;
-        let seq = body["events"][0]["seq"]
-            .as_i64()
-            .ok_or("the long-poll delivered no event")?;
-        if changed["status"].as_str() != Some(status) {
-            return Err(format!("goal {goal} did not change to {status}").into());
+        if delivered < sent {
+            return Err(format!("the long-poll answered before the write was sent: {body}").into());
         }
-        head = seq;
+        let events = body["events"].as_array().cloned().unwrap_or_default();
+        let ours = events.iter().any(|event| {
+            event["subject"]["id"].as_str() == Some(goal.as_str()) && event["type"] == "goal.status_changed"
+        });
+        if !ours {
+            return Err(format!(
+                "the long-poll delivered {} events, none the change of goal {goal}",
+                events.len()
+            )
+            .into());
+        }
+        head = body["next_after"].as_i64().unwrap_or(head);
         from_send.push(delivered.duration_since(sent).as_secs_f64() * 1000.0);
         from_ack.push(delivered.saturating_duration_since(acknowledged).as_secs_f64() * 1000.0);
     }

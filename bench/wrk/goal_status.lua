@@ -31,3 +31,5 @@ function request()
    return wrk.format("PATCH", "/v1/goals/" .. goal, headers,
       '{"status":"' .. status .. '","reason":"Lägesbedömning (benchmark)"}')
 end
+
+response = show_failures

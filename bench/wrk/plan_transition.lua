@@ -44,3 +44,5 @@ function request()
    end
    return wrk.format("POST", "/v1/plans/" .. plans[i] .. "/transitions", headers, body)
 end
+
+response = show_failures

@@ -8,3 +8,12 @@ function done(summary, latency, requests)
       latency:percentile(50) / 1000, latency:percentile(99) / 1000, summary.errors.status,
       summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout))
 end
+
+-- Writes: the first few answers other than 2xx, so that a failure says why.
+shown = 0
+function show_failures(status, headers, body)
+   if status >= 300 and shown < 3 then
+      shown = shown + 1
+      io.stderr:write("non-2xx " .. status .. ": " .. tostring(body):sub(1, 300) .. "\n")
+   end
+end

@@ -124,6 +124,10 @@ pub struct Store {
     backend: Backend,
     url: String,
     on_commit: Option<CommitHook>,
+    /// SQLite takes one writer at a time, and a writer that finds the file locked sleeps and
+    /// retries (busy_timeout), up to seconds under load: this process's writers queue here
+    /// instead, before they take a connection. (Other processes still meet the file lock.)
+    sqlite_writer: Arc<std::sync::Mutex<()>>,
 }
 
 impl Store {
@@ -151,6 +155,7 @@ impl Store {
             backend,
             url: url.to_owned(),
             on_commit: None,
+            sqlite_writer: Arc::new(std::sync::Mutex::new(())),
         })
     }
 
@@ -229,6 +234,11 @@ impl Store {
         write: bool,
         work: impl FnOnce(&mut DbConnection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
+        let _writer = (write && self.backend == Backend::Sqlite).then(|| {
+            self.sqlite_writer
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        });
         let mut conn = self.connection()?;
         let conn = &mut *conn;
         match conn {
