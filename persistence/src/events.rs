@@ -58,7 +58,7 @@ impl EventRow {
                 id: self.subject_id,
             },
             organization_id: self.organization_id.map(OrganizationId::from_stored),
-            data: serde_json::from_str(&self.data)?,
+            data: serde_json::value::RawValue::from_string(self.data)?,
             prev_hash: self.prev_hash,
             hash: self.hash,
         })
@@ -241,7 +241,7 @@ pub(crate) fn append(
         actor: actor.clone(),
         subject,
         organization_id: organization_id.cloned(),
-        data,
+        data: serde_json::value::to_raw_value(&data)?,
         prev_hash,
         hash: String::new(),
     };
@@ -257,7 +257,7 @@ pub(crate) fn append(
         subject_id: event.subject.id.clone(),
         organization_id: organization_id.map(ToString::to_string),
         plan_id: plan_id.map(ToString::to_string),
-        data: serde_json::to_string(&event.data)?,
+        data: event.data.get().to_owned(),
         prev_hash: event.prev_hash.clone(),
         hash: event.hash.clone(),
     };
