@@ -23,7 +23,14 @@ function init(args)
    round = 0
 end
 
+-- wrk builds each thread's first request once more than it sends (seen: the first plan's
+-- bookkeeping ran one step ahead of the server); that one is a harmless read.
+local warmed = false
 function request()
+   if not warmed then
+      warmed = true
+      return wrk.format("GET", "/healthz")
+   end
    local goal = goals[next_goal]
    local status = (round % 2 == 0) and "on_track" or "at_risk"
    next_goal = next_goal + 1
