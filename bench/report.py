@@ -127,9 +127,33 @@ print("| figure | backend | measured | limit | ratio | target | met |")
 print("|---|---|---|---|---|---|---|")
 for r in rows:
     print("| " + " | ".join(r) + " |")
+why = {
+    "GET /v1/plans/": "a plan read is eight round trips in one read transaction and a 20–40 KB answer; "
+                      "pgbench select-only is one round trip and a few bytes (perf and the statement count: "
+                      "bench/README.md, 'Reads').",
+    "PATCH /v1/goals/": "every write holds the log head row's lock from its start to its commit: ten round trips "
+                        "and 0.84 ms of PostgreSQL execution inside the lock against pgbench's one statement "
+                        "(statement log: bench/README.md, 'Writes'; the two designs that lift it are there too).",
+    "event page": "see bench/README.md, 'Event pages'.",
+    "long-poll": "see bench/README.md, 'Long-poll delivery'.",
+    "RSS": "46 MB at start, half of the heap clones of the OpenAPI document per worker (massif: bench/README.md, "
+           "'Peak RSS').",
+    "import": "see the import rows above.",
+}
+unmet = [r for r in rows if r[-1] == "**NO**"]
+notes = []
+for r in unmet:
+    reason = next((text for key, text in why.items() if key in r[0]), "")
+    measured = r[2] if r[4] == "–" else f"{r[2]}, {r[4]} of {r[3]}"
+    notes.append(f"- **{r[0]}** ({r[1]}): {measured}; target {r[5]}. {reason[:1].upper() + reason[1:]}")
+
 bad = [(key[:-len("_non_2xx")], int(float(value))) for key, value in figures.items()
        if key.endswith("_non_2xx") and float(value) > 0]
 print()
+if notes:
+    print("Targets not met, and why:\n")
+    print("\n".join(notes))
+    print()
 if bad:
     print("Answers other than 2xx during the loads (counted in the request rates above): "
           + ", ".join(f"{name}: {count}" for name, count in bad) + ".\n")
