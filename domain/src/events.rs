@@ -156,8 +156,8 @@ pub struct Event {
     pub organization_id: Option<OrganizationId>,
     /// What changed: `snapshot` (the resource after the change) always; `changes`
     /// (field names) on updates; `from`, `to`, `reason` on status changes.
-    /// Kept as the JSON text the log stores (keys sorted, as written at the append), so that
-    /// a page of the feed passes it through instead of building and serializing a tree again.
+    // Kept as the JSON text the log stores (keys sorted, as written at the append), so that
+    // a page of the feed passes it through instead of building and serializing a tree again.
     #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub data: Box<serde_json::value::RawValue>,
     /// The previous event's `hash` (64 zeros before the first event).
