@@ -123,6 +123,16 @@ enum Command {
     VerifyLog,
     /// Print the OpenAPI document.
     Openapi,
+    /// Benchmark data: real activity status changes, each with its event, applied through
+    /// the same write path as `PATCH /v1/activities/{id}` in transactions of `batch`
+    /// changes, until the log holds `events` events.
+    #[command(hide = true)]
+    BenchFill {
+        #[arg(long, default_value_t = 1_000_000)]
+        events: i64,
+        #[arg(long, default_value_t = 5000)]
+        batch: usize,
+    },
 }
 
 #[derive(Subcommand)]
@@ -351,7 +361,53 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             print!("{}", planledger_api::api_doc_json());
             Ok(ExitCode::SUCCESS)
         }
+        Command::BenchFill { events, batch } => bench_fill(&open_store(&cli.database)?, events, batch.max(1)),
     }
+}
+
+/// Moves activities round a cycle of statuses (planned, in progress, postponed, done; a
+/// cancelled one is final and left alone) until the log's head reaches `target`.
+fn bench_fill(store: &Store, target: i64, batch: usize) -> Result<ExitCode, Failure> {
+    use planledger_domain::activity::ActivityStatus;
+    const CYCLE: [ActivityStatus; 4] = [
+        ActivityStatus::Planned,
+        ActivityStatus::InProgress,
+        ActivityStatus::Postponed,
+        ActivityStatus::Done,
+    ];
+    let started = std::time::Instant::now();
+    let mut activities = store.activity_statuses()?;
+    activities.retain(|(_, status)| *status != ActivityStatus::Cancelled);
+    if activities.is_empty() {
+        return Err(Failure("no activity to change; import plans first".into()));
+    }
+    let first_head = store.head_seq()?;
+    let mut head = first_head;
+    let mut next = 0;
+    while head < target {
+        let wanted = usize::try_from(target - head).unwrap_or(usize::MAX).min(batch);
+        let mut patches = Vec::with_capacity(wanted);
+        for _ in 0..wanted {
+            let count = activities.len();
+            let (id, status) = &mut activities[next];
+            next = (next + 1) % count;
+            let position = CYCLE.iter().position(|s| s == status).unwrap_or(0);
+            *status = CYCLE[(position + 1) % CYCLE.len()];
+            patches.push((id.clone(), *status, Some("Uppföljning (benchmark data)".to_owned())));
+        }
+        head += store.change_activity_statuses(&Caller::System, &patches)? as i64;
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    println!(
+        "{}",
+        serde_json::json!({
+            "events_appended": head - first_head,
+            "head_seq": head,
+            "seconds": seconds,
+            "events_per_second": (head - first_head) as f64 / seconds.max(1e-9),
+        })
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 fn serve(settings: Settings, store: Store, demo: bool) -> Result<ExitCode, Failure> {

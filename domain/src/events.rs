@@ -139,7 +139,7 @@ pub struct Subject {
 }
 
 /// An event as the log holds it and the API shows it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Event {
     /// Position in the log: gap-free, increasing in commit order.
@@ -156,12 +156,30 @@ pub struct Event {
     pub organization_id: Option<OrganizationId>,
     /// What changed: `snapshot` (the resource after the change) always; `changes`
     /// (field names) on updates; `from`, `to`, `reason` on status changes.
+    // Kept as the JSON text the log stores (keys sorted, as written at the append), so that
+    // a page of the feed passes it through instead of building and serializing a tree again.
     #[cfg_attr(feature = "openapi", schema(value_type = Object))]
-    pub data: serde_json::Value,
+    pub data: Box<serde_json::value::RawValue>,
     /// The previous event's `hash` (64 zeros before the first event).
     pub prev_hash: String,
     /// SHA-256 over `prev_hash` and this event's canonical JSON.
     pub hash: String,
+}
+
+/// Equal when every field is, `data` compared as the JSON text it is.
+impl PartialEq for Event {
+    fn eq(&self, other: &Self) -> bool {
+        self.seq == other.seq
+            && self.id == other.id
+            && self.event_type == other.event_type
+            && self.occurred_at == other.occurred_at
+            && self.actor == other.actor
+            && self.subject == other.subject
+            && self.organization_id == other.organization_id
+            && self.data.get() == other.data.get()
+            && self.prev_hash == other.prev_hash
+            && self.hash == other.hash
+    }
 }
 
 /// The answer of `GET /v1/events/verify` and `planledger verify-log`.

@@ -2,8 +2,10 @@
 //! transaction helpers every repository function runs in.
 
 use crate::error::StoreError;
+use crate::schema::event_log_head;
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
 use diesel::pg::PgConnection;
+use diesel::prelude::*;
 use diesel::r2d2::{ManageConnection, Pool, PooledConnection};
 use diesel::sqlite::SqliteConnection;
 use diesel::Connection;
@@ -136,6 +138,10 @@ pub struct Store {
     url: String,
     statement_timeout: Duration,
     on_commit: Option<CommitHook>,
+    /// SQLite takes one writer at a time, and a writer that finds the file locked sleeps and
+    /// retries (busy_timeout), up to seconds under load: this process's writers queue here
+    /// instead, before they take a connection. (Other processes still meet the file lock.)
+    sqlite_writer: Arc<std::sync::Mutex<()>>,
 }
 
 impl Store {
@@ -168,6 +174,7 @@ impl Store {
             url: url.to_owned(),
             statement_timeout: options.statement_timeout,
             on_commit: None,
+            sqlite_writer: Arc::new(std::sync::Mutex::new(())),
         })
     }
 
@@ -259,6 +266,11 @@ impl Store {
         write: bool,
         work: impl FnOnce(&mut DbConnection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
+        let _writer = (write && self.backend == Backend::Sqlite).then(|| {
+            self.sqlite_writer
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        });
         let mut conn = self.connection()?;
         match self.transaction_on(&mut conn, write, work) {
             // A database error on a connection that no longer answers is the database going
@@ -289,19 +301,40 @@ impl Store {
                 },
             )?,
         }
-        let result = match conn {
-            DbConnection::Postgres(_) if write => conn
-                .batch_execute("SELECT seq FROM event_log_head WHERE id = 1 FOR UPDATE")
+        // Writers lock the log head first (see `write`); its seq and hash start the pending log.
+        let locked = match conn {
+            DbConnection::Postgres(pg) if write => Some(
+                event_log_head::table
+                    .find(1)
+                    .select((event_log_head::seq, event_log_head::hash))
+                    .for_update()
+                    .first::<(i64, String)>(pg),
+            ),
+            _ => None,
+        };
+        let log = write.then(crate::events::WriteLog::begin);
+        let result = match (locked, log.as_ref()) {
+            (Some(locked), Some(log)) => locked
                 .map_err(StoreError::from)
-                .and_then(|()| work(conn))
-                // Delivered to every listening process when (and only if) this transaction commits.
+                .and_then(|head| {
+                    log.start_at(head);
+                    work(conn)
+                })
                 .and_then(|value| {
-                    conn.batch_execute(&format!("NOTIFY {EVENTS_CHANNEL}"))
-                        .map(|()| value)
-                        .map_err(StoreError::from)
+                    let head = log.flush(conn)?.unwrap_or_default();
+                    // The NOTIFY is delivered to every listening process when (and only if) this transaction commits.
+                    conn.batch_execute(&format!("{head}NOTIFY {EVENTS_CHANNEL}"))?;
+                    Ok(value)
                 }),
+            (_, Some(log)) => work(conn).and_then(|value| {
+                if let Some(head) = log.flush(conn)? {
+                    conn.batch_execute(&head)?;
+                }
+                Ok(value)
+            }),
             _ => work(conn),
         };
+        drop(log);
         match result {
             Ok(value) => {
                 <DbConnection as Connection>::TransactionManager::commit_transaction(conn)?;

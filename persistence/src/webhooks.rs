@@ -18,7 +18,7 @@ use crate::events::EventFilter;
 use crate::organizations::{self, check_revision};
 use crate::pagination::{Page, PageRequest};
 use crate::rows::utc;
-use crate::schema::{event_log_head, webhook_deliveries, webhooks};
+use crate::schema::{webhook_deliveries, webhooks};
 use crate::work::{About, Work};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
@@ -224,7 +224,7 @@ fn about(webhook: &Webhook) -> About<'_> {
 }
 
 fn head_seq(conn: &mut DbConnection) -> Result<i64, StoreError> {
-    Ok(event_log_head::table.find(1).select(event_log_head::seq).first(conn)?)
+    crate::events::current_head_seq(conn)
 }
 
 fn load_row(conn: &mut DbConnection, id: &str) -> Result<Option<WebhookRow>, StoreError> {
