@@ -30,7 +30,7 @@ else
     MUNICIPALITIES=3; PG_EVENTS=3000; SQLITE_EVENTS=3000
     DURATION=2; SAMPLES=20; PGBENCH_SCALE=1; FILL_BATCH=500
     PORT_BASE=18180; DB_SUFFIX="_smoke"; SMOKE_CONNECTIONS=8
-    OUT=""
+    OUT="$ROOT/target/bench/smoke.md"
 fi
 # Any of these may be set from outside to try things out, e.g. BENCH_PROFILE=release bench/run.sh --smoke.
 PROFILE=${BENCH_PROFILE:-$PROFILE}; [ "$PROFILE" = release ] && CARGO_PROFILE=(--release) || CARGO_PROFILE=()
@@ -250,7 +250,7 @@ cat "$TABLE"
 if [ -n "$OUT" ]; then
     mkdir -p "$(dirname "$OUT")"
     cp "$TABLE" "$OUT"
-    cp "$RESULTS" "$ROOT/bench/results/latest.env"
+    [ "$MODE" = full ] && cp "$RESULTS" "$ROOT/bench/results/latest.env"
     echo "written to ${OUT#"$ROOT"/}" >&2
 fi
 rm -rf "$WORK"
