@@ -136,8 +136,8 @@ why = {
                         "(statement log: bench/README.md, 'Writes'; the two designs that lift it are there too).",
     "event page": "see bench/README.md, 'Event pages'.",
     "long-poll": "see bench/README.md, 'Long-poll delivery'.",
-    "RSS": "46 MB at start, half of the heap clones of the OpenAPI document per worker (massif: bench/README.md, "
-           "'Peak RSS').",
+    "RSS": "the mapped binary and the heap at start, then what 64 concurrent requests hold at once, and on SQLite "
+           "the connections' page caches (massif: bench/README.md, 'Peak RSS').",
     "import": "see the import rows above.",
 }
 unmet = [r for r in rows if r[-1] == "**NO**"]
