@@ -568,24 +568,14 @@ impl Store {
                 actor: caller.actor(),
                 now,
             };
-            let about = || About {
+            let about = About {
                 entity: EntityType::Goal,
                 id: id.as_str(),
                 organization_id: Some(&plan.organization_id),
                 plan_id: Some(&plan.id),
             };
-            if !changes.is_empty() {
-                work.record(
-                    about(),
-                    EventAction::Updated,
-                    json!({ "changes": changes, "snapshot": goal }),
-                )?;
-            }
-            if let Some(from) = previous_status {
-                let data =
-                    json!({ "from": from.as_str(), "to": goal.status.as_str(), "reason": reason, "snapshot": goal });
-                work.record(about(), EventAction::StatusChanged, data)?;
-            }
+            let status_change = previous_status.map(|from| (from.as_str(), goal.status.as_str(), reason));
+            work.record_patch(about, &changes, status_change, &goal)?;
             Ok(goal_views(conn, vec![goal])?.remove(0))
         })
     }
@@ -810,24 +800,14 @@ fn update_activity_in(
         actor: caller.actor(),
         now,
     };
-    let about = || About {
+    let about = About {
         entity: EntityType::Activity,
         id: id.as_str(),
         organization_id: Some(&plan.organization_id),
         plan_id: Some(&plan.id),
     };
-    if !changes.is_empty() {
-        work.record(
-            about(),
-            EventAction::Updated,
-            json!({ "changes": changes, "snapshot": activity }),
-        )?;
-    }
-    if let Some(from) = previous_status {
-        let data =
-            json!({ "from": from.as_str(), "to": activity.status.as_str(), "reason": reason, "snapshot": activity });
-        work.record(about(), EventAction::StatusChanged, data)?;
-    }
+    let status_change = previous_status.map(|from| (from.as_str(), activity.status.as_str(), reason));
+    work.record_patch(about, &changes, status_change, &activity)?;
     Ok(activity)
 }
 

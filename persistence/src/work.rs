@@ -8,7 +8,8 @@ use crate::events;
 use chrono::{DateTime, Utc};
 use planledger_domain::events::{Actor, EntityType, Event, EventAction, EventType, Subject};
 use planledger_domain::ids::{OrganizationId, PlanId};
-use serde_json::Value;
+use serde::Serialize;
+use serde_json::{json, Value};
 
 pub(crate) struct Work<'c> {
     pub conn: &'c mut DbConnection,
@@ -17,6 +18,7 @@ pub(crate) struct Work<'c> {
 }
 
 /// What an event is about, beyond its type and data.
+#[derive(Clone, Copy)]
 pub(crate) struct About<'a> {
     pub entity: EntityType,
     pub id: &'a str,
@@ -42,5 +44,28 @@ impl Work<'_> {
             about.plan_id,
             data,
         )
+    }
+
+    /// Appends a PATCH's events: `updated` naming the changed fields, and `status_changed`
+    /// when the status moved (`from` the previous status to `to`), each with the snapshot.
+    pub fn record_patch(
+        &mut self,
+        about: About<'_>,
+        changes: &[&str],
+        status_change: Option<(&str, &str, Option<String>)>,
+        snapshot: &impl Serialize,
+    ) -> Result<(), StoreError> {
+        if !changes.is_empty() {
+            self.record(
+                about,
+                EventAction::Updated,
+                json!({ "changes": changes, "snapshot": snapshot }),
+            )?;
+        }
+        if let Some((from, to, reason)) = status_change {
+            let data = json!({ "from": from, "to": to, "reason": reason, "snapshot": snapshot });
+            self.record(about, EventAction::StatusChanged, data)?;
+        }
+        Ok(())
     }
 }
