@@ -403,7 +403,21 @@ backend_tests! {
         let problem = app.post("/v1/plans", Some(&token), &body).await.problem(422);
         assert_eq!(problem["errors"][0]["field"], "perspectives");
         body["perspectives"] = json!({"children": "Barnkonsekvensanalys"});
-        app.post("/v1/plans", Some(&token), &body).await.created();
+        let plan = app.post("/v1/plans", Some(&token), &body).await.created();
+
+        // A whole body given as an array (which serde would read as the fields in order) or a scalar.
+        let path = format!("/v1/plans/{}", plan["id"].as_str().expect("id"));
+        for not_an_object in [json!([]), json!(["Ny titel"]), json!("Ny titel"), json!(7)] {
+            let problem = app.patch(&path, Some(&token), &not_an_object).await.problem(422);
+            assert_eq!(problem["errors"][0]["field"], "body", "{not_an_object}");
+        }
+        assert_eq!(app.get(&path, Some(&token)).await.ok()["title"], plan["title"]);
+
+        // A list item given as a list where an object belongs: a goal's yearly target.
+        let goal = app.post(&format!("{path}/goals"), Some(&token), &json!({"title": "Mål"})).await.created();
+        let targets = json!({"targets": [[2016, 50]]});
+        let problem = app.patch(&format!("/v1/goals/{}", goal["id"].as_str().expect("id")), Some(&token), &targets).await.problem(422);
+        assert_eq!(problem["errors"][0]["field"], "targets[0]");
     }
 
     async fn an_empty_id_filter_is_400(app: TestApp) {
