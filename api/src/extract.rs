@@ -90,17 +90,10 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     if depth(&value) > MAX_DEPTH {
         return Err(too_deep());
     }
-    // Every body is an object, and no body has a list directly inside a list: an array there
-    // stands where an object belongs, which serde alone would read as its fields in order.
+    // Every body is an object; serde alone would read an array as a struct's fields in order.
     if !value.is_object() {
         return Err(ApiError::validation(vec![FieldError::new(
             "body",
-            "must be a JSON object",
-        )]));
-    }
-    if let Some(field) = array_in_array(&value, "") {
-        return Err(ApiError::validation(vec![FieldError::new(
-            field,
             "must be a JSON object",
         )]));
     }
@@ -191,29 +184,6 @@ fn field_with_nul(value: &Value, path: &str) -> Option<String> {
             } else {
                 field_with_nul(item, &child)
             }
-        }),
-        _ => None,
-    }
-}
-
-/// The path of the first array that is an item of an array.
-fn array_in_array(value: &Value, path: &str) -> Option<String> {
-    match value {
-        Value::Array(items) => items.iter().enumerate().find_map(|(index, item)| {
-            let child = format!("{path}[{index}]");
-            if item.is_array() {
-                Some(child)
-            } else {
-                array_in_array(item, &child)
-            }
-        }),
-        Value::Object(map) => map.iter().find_map(|(key, item)| {
-            let child = if path.is_empty() {
-                key.clone()
-            } else {
-                format!("{path}.{key}")
-            };
-            array_in_array(item, &child)
         }),
         _ => None,
     }
