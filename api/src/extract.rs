@@ -97,8 +97,8 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
             "must be a JSON object",
         )]));
     }
+    // The body is an object, so the path names a field.
     if let Some(field) = field_with_nul(&value, "") {
-        let field = if field.is_empty() { "body".to_owned() } else { field };
         return Err(ApiError::validation(vec![FieldError::new(
             field,
             "must not contain the NUL character",

@@ -819,7 +819,8 @@ fn hide_as(entity: &'static str) -> impl Fn(StoreError) -> StoreError {
     }
 }
 
-fn year_bounds(year: i32) -> Result<(NaiveDate, NaiveDate), StoreError> {
+/// The first and last day of `year`.
+pub(crate) fn year_bounds(year: i32) -> Result<(NaiveDate, NaiveDate), StoreError> {
     let first = NaiveDate::from_ymd_opt(year, 1, 1);
     let last = NaiveDate::from_ymd_opt(year, 12, 31);
     first

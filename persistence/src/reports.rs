@@ -264,12 +264,6 @@ fn subtree(conn: &mut DbConnection, root: &OrganizationId) -> Result<HashSet<Str
     Ok(found)
 }
 
-fn year_bounds(year: i32) -> Result<(NaiveDate, NaiveDate), StoreError> {
-    NaiveDate::from_ymd_opt(year, 1, 1)
-        .zip(NaiveDate::from_ymd_opt(year, 12, 31))
-        .ok_or_else(|| StoreError::invalid("period", "must be a year"))
-}
-
 fn covers(plan: &PlanRow, first: NaiveDate, last: NaiveDate) -> bool {
     plan.period_start.is_none_or(|start| start <= last) && plan.period_end.is_none_or(|end| end >= first)
 }
@@ -459,7 +453,7 @@ impl Store {
         sink: ReportSink<'_, PlanStatusRow>,
     ) -> Result<(), StoreError> {
         self.read(|conn| {
-            let (first, last) = year_bounds(year)?;
+            let (first, last) = crate::plans::year_bounds(year)?;
             let organizations = subtree(conn, organization_id)?;
             let scope = access::list_scope(conn, caller)?;
             // The plans' keys are small; their counts and follow-ups are read a batch at a time.
