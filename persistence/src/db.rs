@@ -94,6 +94,9 @@ impl ManageConnection for Connector {
         conn.batch_execute("SELECT 1").map_err(diesel::r2d2::Error::QueryError)
     }
 
+    /// Also true once a statement found the connection closed: diesel then marks its
+    /// transaction state as in error, and the pool drops the connection when it comes back.
+
     fn has_broken(&self, conn: &mut DbConnection) -> bool {
         <DbConnection as Connection>::TransactionManager::is_broken_transaction_manager(conn)
     }
@@ -166,6 +169,9 @@ impl Store {
             // the process exits can crash it (seen with the one-shot CLI commands).
             .min_idle(Some(0))
             .connection_timeout(options.connection_timeout)
+            // No `SELECT 1` round trip on every checkout: a transaction whose `BEGIN` finds its
+            // connection gone starts over on another (see `begin_on_live_connection`).
+            .test_on_check_out(false)
             .build(connector)
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
         Ok(Store {
@@ -199,7 +205,13 @@ impl Store {
         (state.connections, state.idle_connections)
     }
 
+    /// A pooled connection that has just answered `SELECT 1`: for the paths that take one
+    /// outside `read` and `write`, which save that round trip (see `on_live_connection`).
     pub(crate) fn connection(&self) -> Result<PooledConnection<Connector>, StoreError> {
+        Ok(self.on_live_connection(|conn| Ok(conn.batch_execute("SELECT 1")?))?.0)
+    }
+
+    fn pooled(&self) -> Result<PooledConnection<Connector>, StoreError> {
         self.pool.get().map_err(|e| StoreError::Unavailable(e.to_string()))
     }
 
@@ -271,15 +283,32 @@ impl Store {
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
         });
-        let mut conn = self.connection()?;
+        let mut conn = self.on_live_connection(|conn| begin(conn, write))?.0;
         match self.transaction_on(&mut conn, write, work) {
-            // A database error on a connection that no longer answers is the database going
-            // away (PostgreSQL stopped or restarted mid-request), not a fault of the request.
-            Err(StoreError::Database(error)) if conn.batch_execute("SELECT 1").is_err() => {
-                Err(StoreError::Unavailable(error.to_string()))
-            }
+            Err(StoreError::Database(error)) if is_gone(&mut conn) => Err(StoreError::Unavailable(error.to_string())),
             other => other,
         }
+    }
+
+    /// Runs `first` on a pooled connection and returns both. The pool does not test a
+    /// connection before handing it out, so a connection the database has dropped since its
+    /// last use (a restart) is found here: `first` fails on it, the pool drops it, and `first`
+    /// runs again on the next. `first` must be its caller's first statement on the
+    /// connection (a `BEGIN`, or a read standing alone), so running it again repeats nothing.
+    pub(crate) fn on_live_connection<T>(
+        &self,
+        mut first: impl FnMut(&mut DbConnection) -> Result<T, StoreError>,
+    ) -> Result<(PooledConnection<Connector>, T), StoreError> {
+        // Every pooled connection may be gone at once; the one after them is made new.
+        for _ in 0..=self.pool.max_size() {
+            let mut conn = self.pooled()?;
+            match first(&mut conn) {
+                Ok(value) => return Ok((conn, value)),
+                Err(StoreError::Database(_)) if is_gone(&mut conn) => continue,
+                Err(error) => return Err(error),
+            }
+        }
+        Err(StoreError::Unavailable("no connection to the database answers".into()))
     }
 
     fn transaction_on<T>(
@@ -288,19 +317,6 @@ impl Store {
         write: bool,
         work: impl FnOnce(&mut DbConnection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        match conn {
-            DbConnection::Sqlite(inner) => {
-                AnsiTransactionManager::begin_transaction_sql(inner, if write { "BEGIN IMMEDIATE" } else { "BEGIN" })?
-            }
-            DbConnection::Postgres(inner) => AnsiTransactionManager::begin_transaction_sql(
-                inner,
-                if write {
-                    "BEGIN"
-                } else {
-                    "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
-                },
-            )?,
-        }
         // Writers lock the log head first (see `write`); its seq and hash start the pending log.
         let locked = match conn {
             DbConnection::Postgres(pg) if write => Some(
@@ -351,4 +367,29 @@ impl Store {
             }
         }
     }
+}
+
+fn begin(conn: &mut DbConnection, write: bool) -> Result<(), StoreError> {
+    let sql = match (&conn, write) {
+        (DbConnection::Sqlite(_), true) => "BEGIN IMMEDIATE",
+        (DbConnection::Sqlite(_), false) => "BEGIN",
+        (DbConnection::Postgres(_), true) => "BEGIN",
+        (DbConnection::Postgres(_), false) => "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+    };
+    match conn {
+        DbConnection::Sqlite(inner) => AnsiTransactionManager::begin_transaction_sql(inner, sql)?,
+        DbConnection::Postgres(inner) => AnsiTransactionManager::begin_transaction_sql(inner, sql)?,
+    }
+    Ok(())
+}
+
+/// Whether the connection no longer answers: the database went away (PostgreSQL stopped or
+/// restarted), which makes a failed statement on it unavailability, not a fault of the
+/// request. Such a connection is marked broken, so the pool drops it instead of handing it out again.
+fn is_gone(conn: &mut DbConnection) -> bool {
+    let gone = conn.batch_execute("SELECT 1").is_err();
+    if gone {
+        <DbConnection as Connection>::TransactionManager::transaction_manager_status_mut(conn).set_in_error();
+    }
+    gone
 }
