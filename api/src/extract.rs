@@ -318,11 +318,23 @@ pub fn with_etag<T: Serialize>(revision: i64, body: &T) -> HttpResponse {
 
 /// A single resource with the given strong `ETag`.
 pub fn with_tag<T: Serialize>(tag: String, body: &T) -> HttpResponse {
+    tagged(tag).json(body)
+}
+
+/// [`with_tag`] for a body that is JSON already.
+pub fn with_tag_json(tag: String, json: String) -> HttpResponse {
+    tagged(tag)
+        .content_type(actix_web::http::header::ContentType::json())
+        .body(json)
+}
+
+fn tagged(tag: String) -> actix_web::HttpResponseBuilder {
+    let mut response = HttpResponse::Ok();
     // `no-cache`, not `no-store`: a client may keep the answer and revalidate it with If-None-Match.
-    HttpResponse::Ok()
+    response
         .insert_header((header::ETAG, tag))
-        .insert_header((header::CACHE_CONTROL, "private, no-cache"))
-        .json(body)
+        .insert_header((header::CACHE_CONTROL, "private, no-cache"));
+    response
 }
 
 /// Middleware: a `GET` whose `If-None-Match` names the answer's `ETag` (or `*`) is answered

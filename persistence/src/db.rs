@@ -264,6 +264,20 @@ impl Store {
         self.in_transaction(true, work)
     }
 
+    /// Writes derived data that no event records (a kept copy, never a source), in its own
+    /// statement outside any transaction. On SQLite it gives way to the writers: `None`, and
+    /// nothing written, while another writer of this process holds the file.
+    pub(crate) fn write_derived(
+        &self,
+        work: impl FnMut(&mut DbConnection) -> Result<(), StoreError>,
+    ) -> Option<Result<(), StoreError>> {
+        let _writer = match self.backend {
+            Backend::Sqlite => Some(self.sqlite_writer.try_lock().ok()?),
+            Backend::Postgres => None,
+        };
+        Some(self.on_live_connection(work).map(|_| ()))
+    }
+
     /// Runs `work` in a read-only transaction that sees one snapshot
     /// (PostgreSQL: repeatable read; SQLite in WAL mode holds one anyway).
     pub(crate) fn read<T>(

@@ -250,3 +250,15 @@ diesel::table! {
 
 diesel::joinable!(indicator_values -> indicators (indicator_id));
 diesel::allow_tables_to_appear_in_same_query!(indicators, indicator_values, organizations);
+
+diesel::table! {
+    plan_documents (plan_id) {
+        plan_id -> Text,
+        seq -> BigInt,
+        body -> Text,
+    }
+}
+
+diesel::joinable!(plan_documents -> plans (plan_id));
+diesel::allow_tables_to_appear_in_same_query!(plan_documents, plans);
+diesel::allow_tables_to_appear_in_same_query!(plan_documents, events);

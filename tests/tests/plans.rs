@@ -265,6 +265,43 @@ async fn history_page(app: &TestApp, plan: &str, query: &str) -> Value {
 }
 
 backend_tests! {
+    async fn a_plan_read_comes_from_its_kept_document_only_while_nothing_under_the_plan_changed(app: TestApp) {
+        let plan = plan_in(&app, "adopted").await;
+        let goal = create_goal(&app, &plan, "1", "Minskad tobaksanvändning").await;
+        let activity = create_activity(&app, &id_of(&goal), "Tobaksfri skoltid").await;
+        let path = format!("/v1/plans/{plan}");
+        let first = app.get(&path, None).await;
+        let (first_body, first_tag) = (first.ok(), first.header("etag").expect("an ETag"));
+
+        // The kept copy is what the next read answers, as long as its seq is the plan's last event.
+        let marked = r#"{"kept":"copy"}"#;
+        app.execute_sql(&format!("UPDATE plan_documents SET body = '{marked}' WHERE plan_id = '{plan}'"))
+            .expect("the read kept the plan's document");
+        let second = app.get(&path, None).await;
+        assert_eq!(second.json(), json!({"kept": "copy"}));
+        assert_eq!(second.header("etag").as_deref(), Some(first_tag.as_str()));
+
+        // A change under the plan, made by another process, outdates the copy at once.
+        let other = app.another_process();
+        let patch = json!({"status": "in_progress"});
+        other
+            .patch(&format!("/v1/activities/{}", id_of(&activity)), Some(&other.root_token()), &patch)
+            .await
+            .ok();
+        let third = app.get(&path, None).await;
+        let third_body = third.ok();
+        assert_eq!(third_body["goals"][0]["activities"][0]["status"], "in_progress");
+        assert_ne!(third.header("etag"), Some(first_tag));
+        assert_eq!(third_body["title"], first_body["title"]);
+
+        // A copy kept for an older event is never answered.
+        app.execute_sql(&format!(
+            "UPDATE plan_documents SET body = '{marked}', seq = seq - 1 WHERE plan_id = '{plan}'"
+        ))
+        .expect("the third read kept the new document");
+        assert_eq!(app.get(&path, None).await.ok(), third_body);
+    }
+
     async fn draft_plan_is_adopted_with_its_decision(app: TestApp) {
         let plan = plan_in(&app, "draft").await;
         let body = json!({"to": "adopted", "decided_by": "LD", "decided_on": "2014-10-16", "note": "§ 123"});

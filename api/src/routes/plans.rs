@@ -3,7 +3,9 @@
 use super::{ActivityCreated, ActivityList, GoalCreated, GoalList, PlanCreated, PlanList};
 use crate::auth::Auth;
 use crate::error::{ApiError, ListProblems, ReadProblems, WriteProblems};
-use crate::extract::{created, path_id, query_text, query_time, with_etag, with_tag, IfMatch, JsonBody, PageQuery};
+use crate::extract::{
+    created, path_id, query_text, query_time, with_etag, with_tag_json, IfMatch, JsonBody, PageQuery,
+};
 use crate::routes::events::{EventList, LogPageQuery};
 use crate::state::AppState;
 use actix_web::{get, patch, post, web, HttpResponse};
@@ -137,9 +139,10 @@ pub async fn get(
             Ok(HttpResponse::Ok().json(detail))
         }
         None => {
-            let (detail, last_seq) = state.run(move |store| store.plan_detail(&caller, &id)).await?;
+            let plan = state.run(move |store| store.plan_document(&caller, &id)).await?;
             // The plan's revision, and the last event under it: goals and activities are part of this answer.
-            Ok(with_tag(format!("\"{}.{last_seq}\"", detail.plan.revision), &detail))
+            let tag = format!("\"{}.{}\"", plan.revision, plan.last_seq);
+            Ok(with_tag_json(tag, plan.body))
         }
     }
 }
