@@ -96,7 +96,6 @@ impl ManageConnection for Connector {
 
     /// Also true once a statement found the connection closed: diesel then marks its
     /// transaction state as in error, and the pool drops the connection when it comes back.
-
     fn has_broken(&self, conn: &mut DbConnection) -> bool {
         <DbConnection as Connection>::TransactionManager::is_broken_transaction_manager(conn)
     }
