@@ -2,10 +2,8 @@
 //! transaction helpers every repository function runs in.
 
 use crate::error::StoreError;
-use crate::schema::event_log_head;
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
 use diesel::pg::PgConnection;
-use diesel::prelude::*;
 use diesel::r2d2::{ManageConnection, Pool, PooledConnection};
 use diesel::sqlite::SqliteConnection;
 use diesel::Connection;
@@ -144,6 +142,8 @@ pub struct Store {
     /// retries (busy_timeout), up to seconds under load: this process's writers queue here
     /// instead, before they take a connection. (Other processes still meet the file lock.)
     sqlite_writer: Arc<std::sync::Mutex<()>>,
+    /// PostgreSQL writers that take the log head last queue here for it (see `write_head_last`).
+    appender: Arc<std::sync::Mutex<()>>,
 }
 
 impl Store {
@@ -180,6 +180,7 @@ impl Store {
             statement_timeout: options.statement_timeout,
             on_commit: None,
             sqlite_writer: Arc::new(std::sync::Mutex::new(())),
+            appender: Arc::new(std::sync::Mutex::new(())),
         })
     }
 
@@ -260,7 +261,22 @@ impl Store {
         &self,
         work: impl FnOnce(&mut DbConnection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        self.in_transaction(true, work)
+        self.in_transaction(Access::WriteHeadFirst, work)
+    }
+
+    /// Runs `work` as one write transaction that, on PostgreSQL, takes the log head only to
+    /// append its events, right before its commit: writes to different rows then overlap up
+    /// to their append, and the head is held for three round trips instead of the whole write.
+    /// Its checks must hold at commit by themselves: `work` first locks the rows they read
+    /// (`plans::Store::write_in_plan` locks the plan row, as every write to a plan's tree
+    /// does). Its events get their seq at the append, in commit order, gap-free as ever.
+    /// Every write that changes a row such writes lock must be one (a write holding the head
+    /// must never wait for a row lock held by one waiting for the head).
+    pub(crate) fn write_head_last<T>(
+        &self,
+        work: impl FnOnce(&mut DbConnection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        self.in_transaction(Access::WriteHeadLast, work)
     }
 
     /// Writes derived data that no event records (a kept copy, never a source), in its own
@@ -283,21 +299,18 @@ impl Store {
         &self,
         work: impl FnOnce(&mut DbConnection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        self.in_transaction(false, work)
+        self.in_transaction(Access::Read, work)
     }
 
     fn in_transaction<T>(
         &self,
-        write: bool,
+        access: Access,
         work: impl FnOnce(&mut DbConnection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let _writer = (write && self.backend == Backend::Sqlite).then(|| {
-            self.sqlite_writer
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-        });
+        let write = access != Access::Read;
+        let _writer = (write && self.backend == Backend::Sqlite).then(|| lock_ignoring_poison(&self.sqlite_writer));
         let mut conn = self.on_live_connection(|conn| begin(conn, write))?.0;
-        match self.transaction_on(&mut conn, write, work) {
+        match self.transaction_on(&mut conn, access, work) {
             Err(StoreError::Database(error)) if is_gone(&mut conn) => Err(StoreError::Unavailable(error.to_string())),
             other => other,
         }
@@ -317,7 +330,7 @@ impl Store {
             let mut conn = self.pooled()?;
             match first(&mut conn) {
                 Ok(value) => return Ok((conn, value)),
-                Err(StoreError::Database(_)) if is_gone(&mut conn) => continue,
+                Err(StoreError::Database(_) | StoreError::Unavailable(_)) if is_gone(&mut conn) => continue,
                 Err(error) => return Err(error),
             }
         }
@@ -327,59 +340,73 @@ impl Store {
     fn transaction_on<T>(
         &self,
         conn: &mut DbConnection,
-        write: bool,
+        access: Access,
         work: impl FnOnce(&mut DbConnection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        // Writers lock the log head first (see `write`); its seq and hash start the pending log.
-        let locked = match conn {
-            DbConnection::Postgres(pg) if write => Some(
-                event_log_head::table
-                    .find(1)
-                    .select((event_log_head::seq, event_log_head::hash))
-                    .for_update()
-                    .first::<(i64, String)>(pg),
-            ),
-            _ => None,
-        };
-        let log = write.then(crate::events::WriteLog::begin);
-        let result = match (locked, log.as_ref()) {
-            (Some(locked), Some(log)) => locked
-                .map_err(StoreError::from)
-                .and_then(|head| {
-                    log.start_at(head);
-                    work(conn)
-                })
-                .and_then(|value| {
-                    let head = log.flush(conn)?.unwrap_or_default();
-                    // The NOTIFY is delivered to every listening process when (and only if) this transaction commits.
-                    conn.batch_execute(&format!("{head}NOTIFY {EVENTS_CHANNEL}"))?;
-                    Ok(value)
-                }),
-            (_, Some(log)) => work(conn).and_then(|value| {
-                if let Some(head) = log.flush(conn)? {
-                    conn.batch_execute(&head)?;
+        let log = (access != Access::Read).then(crate::events::WriteLog::begin);
+        let result = (|| {
+            if let Some(log) = &log {
+                // SQLite's writer holds the whole file from `BEGIN IMMEDIATE`: its head is fixed already.
+                if access == Access::WriteHeadFirst || self.backend == Backend::Sqlite {
+                    log.start_at(crate::events::lock_head(conn)?);
                 }
-                Ok(value)
-            }),
-            _ => work(conn),
-        };
+            }
+            let value = work(conn)?;
+            let Some(log) = &log else { return Ok((value, false)) };
+            // This process's writers queue here for the head rather than all wait on its row lock.
+            let _appender = (access == Access::WriteHeadLast).then(|| lock_ignoring_poison(&self.appender));
+            let Some(move_head) = log.flush(conn)? else { return Ok((value, false)) };
+            match conn {
+                // One round trip: the NOTIFY reaches every listening process when (and only if)
+                // the transaction commits, and diesel reads the ended transaction from libpq.
+                DbConnection::Postgres(_) => {
+                    conn.batch_execute(&format!("{move_head}NOTIFY {EVENTS_CHANNEL}; COMMIT"))?;
+                    Ok((value, true))
+                }
+                DbConnection::Sqlite(_) => {
+                    conn.batch_execute(&move_head)?;
+                    Ok((value, false))
+                }
+            }
+        })();
         drop(log);
-        match result {
-            Ok(value) => {
+        let committed = result.and_then(|(value, committed)| {
+            if !committed {
                 <DbConnection as Connection>::TransactionManager::commit_transaction(conn)?;
-                if let (true, Some(hook)) = (write, &self.on_commit) {
+            }
+            Ok(value)
+        });
+        match committed {
+            Ok(value) => {
+                if let (true, Some(hook)) = (access != Access::Read, &self.on_commit) {
                     hook();
                 }
                 Ok(value)
             }
             Err(error) => {
-                if let Err(rollback) = <DbConnection as Connection>::TransactionManager::rollback_transaction(conn) {
-                    tracing::warn!(%rollback, "rollback failed");
+                let open = <DbConnection as Connection>::TransactionManager::transaction_manager_status_mut(conn)
+                    .transaction_depth()
+                    .is_ok_and(|depth| depth.is_some());
+                if open {
+                    if let Err(rollback) = <DbConnection as Connection>::TransactionManager::rollback_transaction(conn) {
+                        tracing::warn!(%rollback, "rollback failed");
+                    }
                 }
                 Err(error)
             }
         }
     }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Access {
+    Read,
+    WriteHeadFirst,
+    WriteHeadLast,
+}
+
+fn lock_ignoring_poison(mutex: &std::sync::Mutex<()>) -> std::sync::MutexGuard<'_, ()> {
+    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn begin(conn: &mut DbConnection, write: bool) -> Result<(), StoreError> {

@@ -52,9 +52,12 @@ impl From<diesel::result::Error> for StoreError {
                 StoreError::Unavailable(info.message().to_owned())
             }
             // SQLite answers a write lock held past busy_timeout with "database is locked";
-            // PostgreSQL cancels a statement (or a wait for a lock) past statement_timeout.
+            // PostgreSQL cancels a statement (or a wait for a lock) past statement_timeout, and
+            // ends one of two writes that wait for each other's rows: each worth a retry.
             Error::DatabaseError(_, info)
-                if info.message().contains("database is locked") || info.message().contains("statement timeout") =>
+                if ["database is locked", "statement timeout", "deadlock detected"]
+                    .iter()
+                    .any(|cause| info.message().contains(cause)) =>
             {
                 StoreError::Unavailable(info.message().to_owned())
             }

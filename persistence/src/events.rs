@@ -41,6 +41,24 @@ struct EventRow {
 }
 
 impl EventRow {
+    fn new(event: Event, plan_id: Option<String>) -> EventRow {
+        EventRow {
+            seq: event.seq,
+            id: event.id.to_string(),
+            event_type: event.event_type,
+            occurred_at: event.occurred_at.naive_utc(),
+            actor_sub: event.actor.sub,
+            actor_organization_id: event.actor.organization_id.map(OrganizationId::into_string),
+            subject_type: event.subject.entity.as_str().to_owned(),
+            subject_id: event.subject.id,
+            organization_id: event.organization_id.map(OrganizationId::into_string),
+            plan_id,
+            data: event.data.get().to_owned(),
+            prev_hash: event.prev_hash,
+            hash: event.hash,
+        }
+    }
+
     fn into_domain(self) -> Result<Event, StoreError> {
         let entity = EntityType::parse(&self.subject_type)
             .ok_or_else(|| StoreError::Corrupt(format!("unknown subject type {:?}", self.subject_type)))?;
@@ -114,14 +132,16 @@ pub fn event_hash(event: &Event) -> Result<String, StoreError> {
     Ok(hex::encode(hasher.finalize()))
 }
 
-/// The log as this thread's write transaction has it: the head, read once (on PostgreSQL
-/// with the row lock every write takes at its start; on SQLite under `BEGIN IMMEDIATE`),
-/// and the events appended so far, written together just before the commit, in the same
-/// transaction. A write that appends many events (an import, a follow-up approval) then
-/// makes one multi-row insert and one head update instead of three statements per event.
+/// The log as this thread's write transaction has it: the events appended so far, written
+/// together just before the commit, in the same transaction (a write that appends many events,
+/// an import or a follow-up approval, makes one multi-row insert and one head update), and the
+/// head once the transaction holds it. A write holds the head from its start (SQLite: `BEGIN
+/// IMMEDIATE`; PostgreSQL: the head row's lock), and its events are chained as they are
+/// appended; or, on PostgreSQL, takes it only at the flush, right before its commit, and its
+/// events are chained then.
 struct PendingLog {
     head: Option<(i64, String)>,
-    rows: Vec<EventRow>,
+    events: Vec<(Event, Option<String>)>,
 }
 
 thread_local! {
@@ -135,19 +155,39 @@ pub(crate) struct WriteLog {
     previous: Option<PendingLog>,
 }
 
+/// Reads the log head; on PostgreSQL locks its row until the transaction ends.
+pub(crate) fn lock_head(conn: &mut DbConnection) -> Result<(i64, String), StoreError> {
+    let head = event_log_head::table
+        .find(1)
+        .select((event_log_head::seq, event_log_head::hash));
+    Ok(match conn {
+        DbConnection::Postgres(pg) => head.for_update().first(pg)?,
+        DbConnection::Sqlite(sqlite) => head.first(sqlite)?,
+    })
+}
+
+/// Gives `event` the seq and `prev_hash` after `head`, and its hash; it becomes the head.
+fn chain(event: &mut Event, head: &mut (i64, String)) -> Result<(), StoreError> {
+    event.seq = head.0 + 1;
+    event.prev_hash = std::mem::take(&mut head.1);
+    event.hash = event_hash(event)?;
+    *head = (event.seq, event.hash.clone());
+    Ok(())
+}
+
 impl WriteLog {
     /// Starts the pending log of a write transaction.
     pub(crate) fn begin() -> WriteLog {
         let pending = PendingLog {
             head: None,
-            rows: Vec::new(),
+            events: Vec::new(),
         };
         WriteLog {
             previous: WRITE_LOG.with(|log| log.replace(Some(pending))),
         }
     }
 
-    /// The head as the transaction read it, with its lock (saves reading it again at the first append).
+    /// The head as the transaction holds it from its start (see [`lock_head`]).
     pub(crate) fn start_at(&self, head: (i64, String)) {
         WRITE_LOG.with(|log| {
             if let Some(pending) = log.borrow_mut().as_mut() {
@@ -158,23 +198,39 @@ impl WriteLog {
 
     /// Inserts the appended events and returns the statement that moves the head row to the
     /// last of them (to run before the commit, in the same transaction), or `None` when
-    /// nothing was appended. seq is a number and the hash lower-case hex computed here, so
-    /// the statement can carry them inline (and go in one batch with PostgreSQL's NOTIFY).
+    /// nothing was appended. A write that did not hold the head takes it here, with
+    /// [`lock_head`], and its events are chained now. seq is a number and the hash lower-case
+    /// hex computed here, so the statement can carry them inline (and go in one batch with
+    /// PostgreSQL's NOTIFY and the COMMIT).
     pub(crate) fn flush(&self, conn: &mut DbConnection) -> Result<Option<String>, StoreError> {
         let pending = WRITE_LOG.with(|log| {
             log.borrow_mut()
                 .as_mut()
-                .map(|pending| (pending.head.clone(), std::mem::take(&mut pending.rows)))
+                .map(|pending| (pending.head.clone(), std::mem::take(&mut pending.events)))
         });
-        let Some((Some((seq, hash)), rows)) = pending else {
+        let Some((head, mut events)) = pending else {
             return Ok(None);
         };
-        if rows.is_empty() {
+        if events.is_empty() {
             return Ok(None);
         }
+        let (seq, hash) = match head {
+            Some(head) => head,
+            None => {
+                let mut head = lock_head(conn)?;
+                for (event, _) in &mut events {
+                    chain(event, &mut head)?;
+                }
+                head
+            }
+        };
         if !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(StoreError::Corrupt(format!("the log head's hash {hash:?} is not hex")));
         }
+        let rows: Vec<EventRow> = events
+            .into_iter()
+            .map(|(event, plan_id)| EventRow::new(event, plan_id))
+            .collect();
         // 13 parameters a row: 1,000 rows stay under both backends' limits.
         for chunk in rows.chunks(1000) {
             match conn {
@@ -196,17 +252,23 @@ impl Drop for WriteLog {
 }
 
 /// The log's last seq as the current transaction sees it, events appended in it included.
+/// A write must hold the head from its start to know it.
 pub(crate) fn current_head_seq(conn: &mut DbConnection) -> Result<i64, StoreError> {
-    if let Some(seq) = WRITE_LOG.with(|log| log.borrow().as_ref().and_then(|p| p.head.as_ref().map(|h| h.0))) {
-        return Ok(seq);
+    let in_write = WRITE_LOG.with(|log| log.borrow().as_ref().map(|p| p.head.as_ref().map(|h| h.0)));
+    match in_write {
+        Some(Some(seq)) => Ok(seq),
+        Some(None) => Err(StoreError::Corrupt(
+            "the log head is known only to a write that holds it from its start".into(),
+        )),
+        None => Ok(event_log_head::table.find(1).select(event_log_head::seq).first(conn)?),
     }
-    Ok(event_log_head::table.find(1).select(event_log_head::seq).first(conn)?)
 }
 
-/// Appends one event. Must run inside the write transaction of the change it records.
+/// Appends one event to the write transaction of the change it records. Its seq and hashes
+/// are set now when the transaction holds the head, otherwise at the flush (then the
+/// returned event has seq 0).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn append(
-    conn: &mut DbConnection,
     actor: &Actor,
     now: DateTime<Utc>,
     event_type: EventType,
@@ -215,26 +277,8 @@ pub(crate) fn append(
     plan_id: Option<&PlanId>,
     data: Value,
 ) -> Result<Event, StoreError> {
-    let in_write = WRITE_LOG.with(|log| log.borrow().is_some());
-    // The head row is locked (PostgreSQL) or the database is (SQLite): seq is gap-free and in commit order.
-    let (seq, prev_hash): (i64, String) = if in_write {
-        let head = WRITE_LOG.with(|log| log.borrow().as_ref().and_then(|p| p.head.clone()));
-        let (last, hash) = match head {
-            Some(head) => head,
-            None => event_log_head::table
-                .find(1)
-                .select((event_log_head::seq, event_log_head::hash))
-                .first(conn)?,
-        };
-        (last + 1, hash)
-    } else {
-        diesel::update(event_log_head::table.find(1))
-            .set(event_log_head::seq.eq(event_log_head::seq + 1))
-            .returning((event_log_head::seq, event_log_head::hash))
-            .get_result(conn)?
-    };
     let mut event = Event {
-        seq,
+        seq: 0,
         id: EventId::generate(),
         event_type: event_type.to_string(),
         occurred_at: now,
@@ -242,39 +286,20 @@ pub(crate) fn append(
         subject,
         organization_id: organization_id.cloned(),
         data: serde_json::value::to_raw_value(&data)?,
-        prev_hash,
+        prev_hash: String::new(),
         hash: String::new(),
     };
-    event.hash = event_hash(&event)?;
-    let row = EventRow {
-        seq,
-        id: event.id.to_string(),
-        event_type: event.event_type.clone(),
-        occurred_at: now.naive_utc(),
-        actor_sub: actor.sub.clone(),
-        actor_organization_id: actor.organization_id.as_ref().map(ToString::to_string),
-        subject_type: event.subject.entity.as_str().to_owned(),
-        subject_id: event.subject.id.clone(),
-        organization_id: organization_id.map(ToString::to_string),
-        plan_id: plan_id.map(ToString::to_string),
-        data: event.data.get().to_owned(),
-        prev_hash: event.prev_hash.clone(),
-        hash: event.hash.clone(),
-    };
-    if in_write {
-        WRITE_LOG.with(|log| {
-            if let Some(pending) = log.borrow_mut().as_mut() {
-                pending.head = Some((seq, event.hash.clone()));
-                pending.rows.push(row);
-            }
-        });
-    } else {
-        diesel::insert_into(events::table).values(row).execute(conn)?;
-        diesel::update(event_log_head::table.find(1))
-            .set(event_log_head::hash.eq(&event.hash))
-            .execute(conn)?;
-    }
-    Ok(event)
+    WRITE_LOG.with(|log| {
+        let mut log = log.borrow_mut();
+        let pending = log
+            .as_mut()
+            .ok_or_else(|| StoreError::Corrupt("an event appended outside a write transaction".into()))?;
+        if let Some(head) = pending.head.as_mut() {
+            chain(&mut event, head)?;
+        }
+        pending.events.push((event.clone(), plan_id.map(ToString::to_string)));
+        Ok(event)
+    })
 }
 
 /// Which events a page holds.

@@ -8,7 +8,7 @@ use crate::db::{DbConnection, Store};
 use crate::error::StoreError;
 use crate::organizations::check_revision;
 use crate::pagination::{Page, PageRequest};
-use crate::plans::load_plan;
+use crate::plans::{load_plan, PlanKey};
 use crate::rows::{utc, ActivityRow, GoalRow};
 use crate::schema::{activities, follow_ups, goals};
 use crate::work::{About, Work};
@@ -270,7 +270,7 @@ impl Store {
         plan_id: &PlanId,
         new: NewFollowUp,
     ) -> Result<FollowUp, StoreError> {
-        self.write(|conn| {
+        self.write_in_plan(PlanKey::Plan(plan_id), |conn| {
             let plan = load_plan(conn, plan_id)?.ok_or(StoreError::NotFound("plan"))?;
             let target = report_target(conn, &plan, None)?;
             caller.authorize(Action::Edit, &target, "plan")?;
@@ -352,7 +352,7 @@ impl Store {
         patch: FollowUpPatch,
         expected_revision: Option<i64>,
     ) -> Result<FollowUp, StoreError> {
-        self.write(|conn| {
+        self.write_in_plan(PlanKey::FollowUp(id.as_str()), |conn| {
             let (mut report, plan) = authorized_report(conn, caller, id, Action::Edit)?;
             plan.ensure_editable()?;
             check_revision(report.revision, expected_revision)?;
@@ -390,7 +390,7 @@ impl Store {
         request: &FollowUpTransition,
         expected_revision: Option<i64>,
     ) -> Result<FollowUp, StoreError> {
-        self.write(|conn| {
+        self.write_in_plan(PlanKey::FollowUp(id.as_str()), |conn| {
             let (mut report, plan) = authorized_report(conn, caller, id, request.to.required_action())?;
             check_revision(report.revision, expected_revision)?;
             let now = crate::now();

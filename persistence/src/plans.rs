@@ -43,6 +43,75 @@ pub struct ActivityFilter {
     pub status: Option<ActivityStatus>,
 }
 
+/// What names the plan (or plans) a write changes something under.
+pub(crate) enum PlanKey<'a> {
+    Plan(&'a PlanId),
+    Goal(&'a GoalId),
+    Activity(&'a ActivityId),
+    FollowUp(&'a str),
+    OfActivities(&'a [&'a str]),
+}
+
+impl Store {
+    /// Runs `work` as a write under the plan `key` names: it first locks the plan's row, so
+    /// that every write to the plan's tree (the plan, its changelog, goals, activities and
+    /// follow-ups) waits for the one before, and whatever `work` then reads of that tree and
+    /// checks (a status, a revision for `If-Match`, a next position) holds at its commit. It
+    /// takes the log head only for its append (`Store::write_head_last`): writes under
+    /// different plans overlap. A plan that is not there locks nothing, and `work` answers
+    /// its own 404.
+    pub(crate) fn write_in_plan<T>(
+        &self,
+        key: PlanKey<'_>,
+        work: impl FnOnce(&mut DbConnection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        self.write_head_last(|conn| {
+            lock_plans(conn, key)?;
+            work(conn)
+        })
+    }
+}
+
+/// Locks the plans' rows on PostgreSQL (`FOR NO KEY UPDATE`: rows that only refer to a plan
+/// may still be added under it, as they are under other plans), several in the order of
+/// their ids. SQLite's writer holds the whole file already.
+fn lock_plans(conn: &mut DbConnection, key: PlanKey<'_>) -> Result<(), StoreError> {
+    use crate::schema::follow_ups;
+    let DbConnection::Postgres(pg) = conn else {
+        return Ok(());
+    };
+    macro_rules! lock_plans_where {
+        ($condition:expr) => {
+            plans::table
+                .filter($condition)
+                .select(plans::id)
+                .order(plans::id.asc())
+                .for_no_key_update()
+                .load::<String>(pg)
+        };
+    }
+    match key {
+        PlanKey::Plan(id) => lock_plans_where!(plans::id.eq(id.as_str())),
+        PlanKey::Goal(id) => lock_plans_where!(
+            plans::id.eq_any(goals::table.filter(goals::id.eq(id.as_str())).select(goals::plan_id))
+        ),
+        PlanKey::Activity(id) => lock_plans_where!(plans::id.eq_any(
+            activities::table
+                .filter(activities::id.eq(id.as_str()))
+                .select(activities::plan_id)
+        )),
+        PlanKey::FollowUp(id) => lock_plans_where!(
+            plans::id.eq_any(follow_ups::table.filter(follow_ups::id.eq(id)).select(follow_ups::plan_id))
+        ),
+        PlanKey::OfActivities(ids) => lock_plans_where!(plans::id.eq_any(
+            activities::table
+                .filter(activities::id.eq_any(ids))
+                .select(activities::plan_id)
+        )),
+    }?;
+    Ok(())
+}
+
 pub(crate) fn load_plan(conn: &mut DbConnection, id: &PlanId) -> Result<Option<Plan>, StoreError> {
     plans::table
         .find(id.as_str())
@@ -378,7 +447,7 @@ impl Store {
         patch: PlanPatch,
         expected_revision: Option<i64>,
     ) -> Result<PlanView, StoreError> {
-        self.write(|conn| {
+        self.write_in_plan(PlanKey::Plan(id), |conn| {
             let mut plan = authorized_plan(conn, caller, id, Action::Edit)?;
             check_revision(plan.revision, expected_revision)?;
             let changes = plan.apply_patch(patch)?;
@@ -411,7 +480,7 @@ impl Store {
         request: &TransitionRequest,
         expected_revision: Option<i64>,
     ) -> Result<PlanView, StoreError> {
-        self.write(|conn| {
+        self.write_in_plan(PlanKey::Plan(id), |conn| {
             // Withdrawing a draft is the editors' call; every decision on a plan is the approvers'.
             let action = if request.to == PlanStatus::Withdrawn {
                 Action::Edit
@@ -477,7 +546,7 @@ impl Store {
     }
 
     pub fn create_goal(&self, caller: &Caller, plan_id: &PlanId, new: NewGoal) -> Result<GoalView, StoreError> {
-        self.write(|conn| {
+        self.write_in_plan(PlanKey::Plan(plan_id), |conn| {
             let plan = authorized_plan(conn, caller, plan_id, Action::Edit)?;
             plan.ensure_editable()?;
             let goal = new.into_goal(plan_id.clone(), crate::now())?;
@@ -539,7 +608,7 @@ impl Store {
         patch: GoalPatch,
         expected_revision: Option<i64>,
     ) -> Result<GoalView, StoreError> {
-        self.write(|conn| {
+        self.write_in_plan(PlanKey::Goal(id), |conn| {
             let row: GoalRow = goals::table
                 .find(id.as_str())
                 .select(GoalRow::as_select())
@@ -589,7 +658,7 @@ impl Store {
     }
 
     pub fn create_activity(&self, caller: &Caller, goal_id: &GoalId, new: NewActivity) -> Result<Activity, StoreError> {
-        self.write(|conn| {
+        self.write_in_plan(PlanKey::Goal(goal_id), |conn| {
             let goal = load_goal(conn, goal_id)?.ok_or(StoreError::NotFound("goal"))?;
             let plan = authorized_plan(conn, caller, &goal.plan_id, Action::Edit).map_err(hide_as("goal"))?;
             plan.ensure_editable()?;
@@ -653,7 +722,7 @@ impl Store {
         patch: ActivityPatch,
         expected_revision: Option<i64>,
     ) -> Result<Activity, StoreError> {
-        self.write(|conn| update_activity_in(conn, caller, id, patch, expected_revision))
+        self.write_in_plan(PlanKey::Activity(id), |conn| update_activity_in(conn, caller, id, patch, expected_revision))
     }
 
     /// Changes the status of many activities in one write transaction, all or nothing, with
@@ -667,7 +736,8 @@ impl Store {
         caller: &Caller,
         changes: &[(ActivityId, ActivityStatus, Option<String>)],
     ) -> Result<usize, StoreError> {
-        self.write(|conn| {
+        let ids: Vec<&str> = changes.iter().map(|(id, _, _)| id.as_str()).collect();
+        self.write_in_plan(PlanKey::OfActivities(&ids), |conn| {
             let mut rows: HashMap<String, ActivityRow> = HashMap::new();
             for chunk in changes.chunks(1000) {
                 let ids: Vec<&str> = chunk.iter().map(|(id, _, _)| id.as_str()).collect();

@@ -262,3 +262,4 @@ diesel::table! {
 diesel::joinable!(plan_documents -> plans (plan_id));
 diesel::allow_tables_to_appear_in_same_query!(plan_documents, plans);
 diesel::allow_tables_to_appear_in_same_query!(plan_documents, events);
+diesel::allow_tables_to_appear_in_same_query!(follow_ups, plans);

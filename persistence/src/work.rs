@@ -35,7 +35,6 @@ impl Work<'_> {
             id: about.id.to_owned(),
         };
         events::append(
-            self.conn,
             &self.actor,
             self.now,
             event_type,

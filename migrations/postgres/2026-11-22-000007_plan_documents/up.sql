@@ -6,3 +6,4 @@ CREATE TABLE plan_documents (
     seq BIGINT NOT NULL,
     body TEXT NOT NULL
 );
+ALTER TABLE plan_documents ALTER COLUMN body SET STORAGE EXTERNAL; -- read far more often than written: no decompression on the read path
