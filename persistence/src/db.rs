@@ -355,7 +355,9 @@ impl Store {
             let Some(log) = &log else { return Ok((value, false)) };
             // This process's writers queue here for the head rather than all wait on its row lock.
             let _appender = (access == Access::WriteHeadLast).then(|| lock_ignoring_poison(&self.appender));
-            let Some(move_head) = log.flush(conn)? else { return Ok((value, false)) };
+            let Some(move_head) = log.flush(conn)? else {
+                return Ok((value, false));
+            };
             match conn {
                 // One round trip: the NOTIFY reaches every listening process when (and only if)
                 // the transaction commits, and diesel reads the ended transaction from libpq.
@@ -388,7 +390,8 @@ impl Store {
                     .transaction_depth()
                     .is_ok_and(|depth| depth.is_some());
                 if open {
-                    if let Err(rollback) = <DbConnection as Connection>::TransactionManager::rollback_transaction(conn) {
+                    if let Err(rollback) = <DbConnection as Connection>::TransactionManager::rollback_transaction(conn)
+                    {
                         tracing::warn!(%rollback, "rollback failed");
                     }
                 }

@@ -92,17 +92,19 @@ fn lock_plans(conn: &mut DbConnection, key: PlanKey<'_>) -> Result<(), StoreErro
     }
     match key {
         PlanKey::Plan(id) => lock_plans_where!(plans::id.eq(id.as_str())),
-        PlanKey::Goal(id) => lock_plans_where!(
-            plans::id.eq_any(goals::table.filter(goals::id.eq(id.as_str())).select(goals::plan_id))
-        ),
+        PlanKey::Goal(id) => {
+            lock_plans_where!(plans::id.eq_any(goals::table.filter(goals::id.eq(id.as_str())).select(goals::plan_id)))
+        }
         PlanKey::Activity(id) => lock_plans_where!(plans::id.eq_any(
             activities::table
                 .filter(activities::id.eq(id.as_str()))
                 .select(activities::plan_id)
         )),
-        PlanKey::FollowUp(id) => lock_plans_where!(
-            plans::id.eq_any(follow_ups::table.filter(follow_ups::id.eq(id)).select(follow_ups::plan_id))
-        ),
+        PlanKey::FollowUp(id) => lock_plans_where!(plans::id.eq_any(
+            follow_ups::table
+                .filter(follow_ups::id.eq(id))
+                .select(follow_ups::plan_id)
+        )),
         PlanKey::OfActivities(ids) => lock_plans_where!(plans::id.eq_any(
             activities::table
                 .filter(activities::id.eq_any(ids))
@@ -722,7 +724,9 @@ impl Store {
         patch: ActivityPatch,
         expected_revision: Option<i64>,
     ) -> Result<Activity, StoreError> {
-        self.write_in_plan(PlanKey::Activity(id), |conn| update_activity_in(conn, caller, id, patch, expected_revision))
+        self.write_in_plan(PlanKey::Activity(id), |conn| {
+            update_activity_in(conn, caller, id, patch, expected_revision)
+        })
     }
 
     /// Changes the status of many activities in one write transaction, all or nothing, with

@@ -37,6 +37,53 @@ backend_tests! {
         }
     }
 
+    async fn concurrent_writes_from_two_processes_keep_each_plan_s_checks_and_a_gap_free_chain(app: TestApp) {
+        let other = app.another_process();
+        let region = app.create_organization("Region", "region", None).await;
+        let (busy, contested) = (app.create_plan(&region, "Plan A").await, app.create_plan(&region, "Plan B").await);
+        let goal = app
+            .post(&format!("/v1/plans/{contested}/goals"), Some(&app.root_token()), &json!({"number": "1", "title": "Mål"}))
+            .await
+            .created();
+        let goal_path = format!("/v1/goals/{}", goal["id"].as_str().expect("goal id"));
+        let before = app.head_seq().await;
+
+        // Sixteen new goals under one plan, half through each process: each takes the next
+        // position. Eight PATCHes of one goal with the same If-Match: exactly one wins.
+        let creates = (0..16).map(|n| {
+            let server = if n % 2 == 0 { &app } else { &other };
+            let body = json!({"number": format!("{}", n + 1), "title": format!("Mål {n}")});
+            let path = format!("/v1/plans/{busy}/goals");
+            async move { server.post(&path, Some(&server.root_token()), &body).await }
+        });
+        let patches = (0..8).map(|n| {
+            let server = if n % 2 == 0 { &app } else { &other };
+            let request = server
+                .client
+                .patch(format!("{}{goal_path}", server.base_url))
+                .bearer_auth(server.root_token())
+                .header("If-Match", "\"1\"")
+                .json(&json!({"title": format!("Mål, version {n}")}));
+            planledger_tests::send(request)
+        });
+        let (created, patched) = tokio::join!(futures::future::join_all(creates), futures::future::join_all(patches));
+
+        assert!(created.iter().all(|reply| reply.status == 201), "every goal is created");
+        let mut patch_statuses: Vec<u16> = patched.iter().map(|reply| reply.status.as_u16()).collect();
+        patch_statuses.sort_unstable();
+        assert_eq!(patch_statuses, [200, 412, 412, 412, 412, 412, 412, 412]);
+        let listed = app.get(&format!("/v1/plans/{busy}/goals?limit=100"), Some(&app.root_token())).await.ok();
+        let titles: std::collections::BTreeSet<&str> =
+            listed["items"].as_array().expect("items").iter().filter_map(|goal| goal["title"].as_str()).collect();
+        assert_eq!(titles.len(), 16, "sixteen goals, none lost: {listed}");
+
+        let verification = app.get("/v1/events/verify", Some(&app.root_token())).await.ok();
+        assert_eq!(verification["ok"], true, "{verification}");
+        assert_eq!(verification["head_seq"], before + 17, "one event per created goal and one for the PATCH");
+        let seqs: Vec<i64> = app.events_after(before).await.iter().filter_map(|event| event["seq"].as_i64()).collect();
+        assert_eq!(seqs, (before + 1..=before + 17).collect::<Vec<_>>(), "gap-free, in order");
+    }
+
     async fn nul_characters_are_refused_before_the_database(app: TestApp) {
         let token = app.root_token();
         let region = app.create_organization("Region", "region", None).await;
