@@ -147,6 +147,7 @@ pub fn start(settings: &Settings, store: Store) -> std::io::Result<Running> {
     let address = listener.local_addr()?;
     // The apps hold the worker, so it stops with the server when they are dropped.
     let webhook_worker = web::Data::new(webhooks::spawn(state.store.clone(), settings.webhooks.clone())?);
+    let blocking_threads = state.store.max_connections() as usize;
     let server = HttpServer::new(move || {
         // The last wrap is the outermost: telemetry sees every answer, security
         // headers go on all of them, and CORS headers also on a 429.
@@ -183,6 +184,10 @@ pub fn start(settings: &Settings, store: Store) -> std::io::Result<Running> {
     .client_request_timeout(Duration::from_secs(5))
     .keep_alive(Duration::from_secs(30))
     .shutdown_timeout(30)
+    // Store calls run on each worker's blocking threads and each needs a connection: threads
+    // beyond the pool's size would only wait for one, each holding its stack and its share of
+    // the allocator's memory.
+    .worker_max_blocking_threads(blocking_threads)
     .run();
     Ok(Running {
         address,

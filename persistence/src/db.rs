@@ -75,8 +75,13 @@ impl ManageConnection for Connector {
                 let mut conn =
                     SqliteConnection::establish(&self.target).map_err(diesel::r2d2::Error::ConnectionError)?;
                 // synchronous=FULL: an acknowledged write survives a power cut, not only a crash.
-                conn.batch_execute("PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL;")
-                    .map_err(diesel::r2d2::Error::QueryError)?;
+                // cache_size -512: 512 KiB of pages a connection instead of 2 MiB; the pool's
+                // connections would otherwise hold 32 MiB of copies of what the OS caches anyway.
+                conn.batch_execute(
+                    "PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL; \
+                     PRAGMA cache_size = -512;",
+                )
+                .map_err(diesel::r2d2::Error::QueryError)?;
                 Ok(DbConnection::Sqlite(conn))
             }
             Backend::Postgres => {
@@ -117,7 +122,9 @@ fn statement_timeout_sql(timeout: Duration) -> String {
 impl Default for PoolOptions {
     fn default() -> Self {
         Self {
-            max_size: 16,
+            // Four a core: enough to keep the cores and the database busy while some requests
+            // wait on the network; more only queue for the cores, each holding memory meanwhile.
+            max_size: 4 * std::thread::available_parallelism().map_or(2, |cores| cores.get() as u32),
             connection_timeout: Duration::from_secs(5),
             statement_timeout: Duration::from_secs(30),
         }
@@ -197,6 +204,11 @@ impl Store {
 
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// The most connections the pool opens.
+    pub fn max_connections(&self) -> u32 {
+        self.pool.max_size()
     }
 
     /// Pool figures for `/metrics`: (connections, idle).
@@ -279,18 +291,47 @@ impl Store {
         self.in_transaction(Access::WriteHeadLast, work)
     }
 
-    /// Writes derived data that no event records (a kept copy, never a source), in its own
-    /// statement outside any transaction. On SQLite it gives way to the writers: `None`, and
-    /// nothing written, while another writer of this process holds the file.
+    /// Writes derived data that no event records (a kept copy, never a source) without
+    /// waiting for the disk: losing it in a crash costs only its rebuilding. On SQLite it gives
+    /// way to the writers: `None`, and nothing written, while another writer of this process
+    /// holds the file.
     pub(crate) fn write_derived(
         &self,
-        work: impl FnMut(&mut DbConnection) -> Result<(), StoreError>,
+        work: impl FnOnce(&mut DbConnection) -> Result<(), StoreError>,
     ) -> Option<Result<(), StoreError>> {
-        let _writer = match self.backend {
-            Backend::Sqlite => Some(self.sqlite_writer.try_lock().ok()?),
-            Backend::Postgres => None,
+        let written = match self.backend {
+            Backend::Sqlite => {
+                let _writer = self.sqlite_writer.try_lock().ok()?;
+                self.connection().and_then(|mut conn| {
+                    conn.batch_execute("PRAGMA synchronous = NORMAL")?;
+                    let written = work(&mut conn);
+                    if conn.batch_execute("PRAGMA synchronous = FULL").is_err() {
+                        // Never hand out a connection that commits without waiting for the disk.
+                        <DbConnection as Connection>::TransactionManager::transaction_manager_status_mut(&mut conn)
+                            .set_in_error();
+                    }
+                    written
+                })
+            }
+            Backend::Postgres => self
+                .on_live_connection(|conn| begin(conn, true))
+                .and_then(|(mut conn, ())| {
+                    let written = conn
+                        .batch_execute("SET LOCAL synchronous_commit = off")
+                        .map_err(StoreError::from)
+                        .and_then(|()| work(&mut conn));
+                    match written {
+                        Ok(()) => Ok(<DbConnection as Connection>::TransactionManager::commit_transaction(
+                            &mut conn,
+                        )?),
+                        Err(error) => {
+                            let _ = <DbConnection as Connection>::TransactionManager::rollback_transaction(&mut conn);
+                            Err(error)
+                        }
+                    }
+                }),
         };
-        Some(self.on_live_connection(work).map(|_| ()))
+        Some(written)
     }
 
     /// Runs `work` in a read-only transaction that sees one snapshot
