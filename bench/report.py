@@ -59,6 +59,9 @@ row(f"pgbench single-row update, {conn} clients", "postgres", update64, "tps")
 for backend in ("postgres", "sqlite"):
     b = backend
     main = backend == "postgres"
+    cold = num(f"{b}_get_plan_first_rps")
+    row(f"GET /v1/plans/{{id}}, first pass after the start (documents being built), {conn} conn.", b, cold,
+        "req/s", select, "pgbench select", ratio(cold, select))
     get = num(f"{b}_get_plan_rps")
     r = ratio(get, select)
     row(f"GET /v1/plans/{{id}} (goals, activities), {conn} conn.", b, get, "req/s", select, "pgbench select",
