@@ -131,16 +131,22 @@ print("|---|---|---|---|---|---|---|")
 for r in rows:
     print("| " + " | ".join(r) + " |")
 why = {
-    "GET /v1/plans/": "a plan read is eight round trips in one read transaction and a 20–40 KB answer; "
-                      "pgbench select-only is one round trip and a few bytes (perf and the statement count: "
-                      "bench/README.md, 'Reads').",
-    "PATCH /v1/goals/": "every write holds the log head row's lock from its start to its commit: ten round trips "
-                        "and 0.84 ms of PostgreSQL execution inside the lock against pgbench's one statement "
-                        "(statement log: bench/README.md, 'Writes'; the two designs that lift it are there too).",
+    "GET /v1/plans/": "a plan read is now one statement (the plan, its last event and its kept JSON, passed "
+                      "through) where it was eight round trips and a fresh serialization; what is left is the price "
+                      "of a request that waits for the database on a blocking thread, on two cores shared with wrk "
+                      "and PostgreSQL: perf puts most of the server's time in the kernel, switching threads and "
+                      "moving each 20–40 KB answer through loopback TCP twice, where pgbench's transaction is one "
+                      "round trip of a few bytes (bench/README.md, 'Reads').",
+    "PATCH /v1/goals/": "writes under different plans now overlap up to their append, and the log head is held for "
+                        "three round trips: its lock, the event insert, and the head update with NOTIFY and COMMIT "
+                        "in one batch, whose WAL flush alone is pgbench's serial transaction; on two shared cores "
+                        "each of those round trips waits for a core too. A single ordered log whose append holds "
+                        "the head until commit cannot beat the serial rate; the design that would is in "
+                        "bench/README.md, 'Writes'.",
     "event page": "see bench/README.md, 'Event pages'.",
     "long-poll": "see bench/README.md, 'Long-poll delivery'.",
-    "RSS": "the mapped binary and the heap at start, then what 64 concurrent requests hold at once, and on SQLite "
-           "the connections' page caches (massif: bench/README.md, 'Peak RSS').",
+    "RSS": "the mapped binary (about 13 MB of it touched) and the heap at start, then what the requests in "
+           "flight hold at once and what the allocator keeps of it (bench/README.md, 'Peak RSS').",
     "import": "see the import rows above.",
 }
 unmet = [r for r in rows if r[-1] == "**NO**"]

@@ -22,13 +22,13 @@ esac
 if [ "$MODE" = full ]; then
     PROFILE=release; CARGO_PROFILE=(--release)
     MUNICIPALITIES=290; PG_EVENTS=1000000; SQLITE_EVENTS=1000000
-    DURATION=10; SAMPLES=300; PGBENCH_SCALE=10; FILL_BATCH=5000
+    DURATION=8; FIRST_PASS=3; SAMPLES=300; PGBENCH_SCALE=10; FILL_BATCH=5000
     PORT_BASE=18080; DB_SUFFIX=""
     OUT="$ROOT/bench/results/latest.md"
 else
     PROFILE=debug; CARGO_PROFILE=()
     MUNICIPALITIES=3; PG_EVENTS=3000; SQLITE_EVENTS=3000
-    DURATION=2; SAMPLES=20; PGBENCH_SCALE=1; FILL_BATCH=500
+    DURATION=2; FIRST_PASS=1; SAMPLES=20; PGBENCH_SCALE=1; FILL_BATCH=500
     PORT_BASE=18180; DB_SUFFIX="_smoke"; SMOKE_CONNECTIONS=8
     OUT="$ROOT/target/bench/smoke.md"
 fi
@@ -103,7 +103,7 @@ wait_http() {
 wrk_run() {
     local name=$1 script=$2 url=$3; shift 3
     local output
-    output=$(wrk -t2 -c"$CONNECTIONS" -d"${DURATION}s" --timeout 10s -s "$ROOT/bench/wrk/$script" "$url" -- "$@") \
+    output=$(wrk -t2 -c"$CONNECTIONS" -d"${RUN_DURATION:-$DURATION}s" --timeout 10s -s "$ROOT/bench/wrk/$script" "$url" -- "$@") \
         || fail "wrk $name failed: $output"
     local line; line=$(grep '^WRK ' <<<"$output" | sed 's/^WRK //') || fail "wrk $name printed no figures: $output"
     python3 - "$name" "$line" >>"$RESULTS" <<'PY'
@@ -207,8 +207,8 @@ bench_backend() {
     start_server "$name" "$url" "$port"
     "$TOOL" --base "$base" --token "$token" fixtures --out "$WORK/$name" >/dev/null || fail "$name fixtures failed"
     # The first read of each plan since its last change builds the document later reads are
-    # answered from: a first pass over the plans (its own figure), then the measured one.
-    wrk_run "${name}_get_plan_first" get_plan.lua "$base" "$WORK/$name/plans.txt"
+    # answered from: a first pass reads every plan (its own figure), then the measured run.
+    RUN_DURATION=$FIRST_PASS wrk_run "${name}_get_plan_first" get_plan.lua "$base" "$WORK/$name/plans.txt" sweep
     wrk_run "${name}_get_plan" get_plan.lua "$base" "$WORK/$name/plans.txt"
     wrk_run "${name}_list_plans" get.lua "$base" "/v1/plans?limit=50"
     local early=$((head / 100)); [ "$early" -le 10000 ] || early=10000

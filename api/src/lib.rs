@@ -20,6 +20,7 @@ use actix_web::dev::{Server, ServerHandle};
 use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpResponse, HttpServer};
 use planledger_persistence::Store;
+use sha2::{Digest, Sha256};
 use std::net::{SocketAddr, TcpListener};
 use std::time::Duration;
 use utoipa::ToSchema;
@@ -113,6 +114,11 @@ pub struct Running {
 /// Binds the listener and builds the server; `.server` must be awaited (or spawned) to serve.
 pub fn start(settings: &Settings, store: Store) -> std::io::Result<Running> {
     let metrics = telemetry::Metrics::new().map_err(std::io::Error::other)?;
+    let doc = api_doc();
+    // Serialized once and shared by every worker, rather than a copy of the document each.
+    let doc_json = web::Bytes::from(serde_json::to_vec(&doc).map_err(std::io::Error::other)?);
+    // Kept plan documents are answered only by a build whose API document is the same.
+    let store = store.with_document_format(hex::encode(Sha256::digest(&doc_json)));
     let notifier = notifier::EventNotifier::new();
     let store = notifier.attach(store);
     notifier.listen(&store);
@@ -124,12 +130,8 @@ pub fn start(settings: &Settings, store: Store) -> std::io::Result<Running> {
         metrics,
         notifier,
     });
-    let doc = api_doc();
     let allowed = web::Data::new(allow::AllowedMethods::from_doc(&doc));
-    // Serialized once and shared by every worker, rather than a copy of the document each.
-    let doc_json = web::Data::new(OpenApiJson(web::Bytes::from(
-        serde_json::to_vec(&doc).map_err(std::io::Error::other)?,
-    )));
+    let doc_json = web::Data::new(OpenApiJson(doc_json));
     drop(doc);
     let cors_origins = settings
         .cors_origins
@@ -184,9 +186,9 @@ pub fn start(settings: &Settings, store: Store) -> std::io::Result<Running> {
     .client_request_timeout(Duration::from_secs(5))
     .keep_alive(Duration::from_secs(30))
     .shutdown_timeout(30)
-    // Store calls run on each worker's blocking threads and each needs a connection: threads
-    // beyond the pool's size would only wait for one, each holding its stack and its share of
-    // the allocator's memory.
+    // Store calls run on each worker's own blocking threads and each needs a connection: more
+    // threads in a worker than the pool has connections would only wait for one, each holding
+    // its stack and its share of the allocator's memory.
     .worker_max_blocking_threads(blocking_threads)
     .run();
     Ok(Running {

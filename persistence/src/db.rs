@@ -124,7 +124,8 @@ impl Default for PoolOptions {
         Self {
             // Four a core: enough to keep the cores and the database busy while some requests
             // wait on the network; more only queue for the cores, each holding memory meanwhile.
-            max_size: 4 * std::thread::available_parallelism().map_or(2, |cores| cores.get() as u32),
+            // At most 32, so that a few processes stay within PostgreSQL's 100 connections.
+            max_size: (4 * std::thread::available_parallelism().map_or(2, |cores| cores.get() as u32)).min(32),
             connection_timeout: Duration::from_secs(5),
             statement_timeout: Duration::from_secs(30),
         }
@@ -151,6 +152,8 @@ pub struct Store {
     sqlite_writer: Arc<std::sync::Mutex<()>>,
     /// PostgreSQL writers that take the log head last queue here for it (see `write_head_last`).
     appender: Arc<std::sync::Mutex<()>>,
+    /// What identifies the JSON this build answers: kept plan documents of another are not answered.
+    pub(crate) document_format: Arc<str>,
 }
 
 impl Store {
@@ -176,7 +179,7 @@ impl Store {
             .min_idle(Some(0))
             .connection_timeout(options.connection_timeout)
             // No `SELECT 1` round trip on every checkout: a transaction whose `BEGIN` finds its
-            // connection gone starts over on another (see `begin_on_live_connection`).
+            // connection gone starts over on another (see `on_live_connection`).
             .test_on_check_out(false)
             .build(connector)
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
@@ -188,7 +191,15 @@ impl Store {
             on_commit: None,
             sqlite_writer: Arc::new(std::sync::Mutex::new(())),
             appender: Arc::new(std::sync::Mutex::new(())),
+            document_format: Arc::from(""),
         })
+    }
+
+    /// This store, keeping and answering plan documents of this `format` only (say, a hash of
+    /// the API document: a build that answers other JSON then never answers another's copies).
+    pub fn with_document_format(mut self, format: String) -> Store {
+        self.document_format = Arc::from(format);
+        self
     }
 
     /// This store, calling `hook` after each write commits.
@@ -223,10 +234,6 @@ impl Store {
         Ok(self.on_live_connection(|conn| Ok(conn.batch_execute("SELECT 1")?))?.0)
     }
 
-    fn pooled(&self) -> Result<PooledConnection<Connector>, StoreError> {
-        self.pool.get().map_err(|e| StoreError::Unavailable(e.to_string()))
-    }
-
     /// Runs pending migrations; returns how many ran.
     pub fn migrate(&self) -> Result<usize, StoreError> {
         let mut conn = self.connection()?;
@@ -249,19 +256,17 @@ impl Store {
     /// Whether the database answers and every migration has run. Answers within a second,
     /// as readiness probes expect, rather than waiting out the pool's timeout.
     pub fn check_ready(&self) -> Result<(), StoreError> {
-        let mut conn = self
-            .pool
-            .get_timeout(Duration::from_secs(1))
-            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        let pending = match &mut *conn {
-            DbConnection::Sqlite(conn) => conn.has_pending_migration(SQLITE_MIGRATIONS),
-            DbConnection::Postgres(conn) => conn.has_pending_migration(POSTGRES_MIGRATIONS),
-        };
-        match pending {
-            Ok(false) => Ok(()),
-            Ok(true) => Err(StoreError::Unavailable("migrations are pending".into())),
-            Err(e) => Err(StoreError::Unavailable(e.to_string())),
+        let (_, pending) = self.on_live_connection_within(Duration::from_secs(1), |conn| {
+            match conn {
+                DbConnection::Sqlite(conn) => conn.has_pending_migration(SQLITE_MIGRATIONS),
+                DbConnection::Postgres(conn) => conn.has_pending_migration(POSTGRES_MIGRATIONS),
+            }
+            .map_err(|e| StoreError::Unavailable(e.to_string()))
+        })?;
+        if pending {
+            return Err(StoreError::Unavailable("migrations are pending".into()));
         }
+        Ok(())
     }
 
     /// Runs `work` as one write transaction. Writers are serialized from the
@@ -301,7 +306,11 @@ impl Store {
     ) -> Option<Result<(), StoreError>> {
         let written = match self.backend {
             Backend::Sqlite => {
-                let _writer = self.sqlite_writer.try_lock().ok()?;
+                let _writer = match self.sqlite_writer.try_lock() {
+                    Ok(writer) => writer,
+                    Err(std::sync::TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+                    Err(std::sync::TryLockError::WouldBlock) => return None,
+                };
                 self.connection().and_then(|mut conn| {
                     conn.batch_execute("PRAGMA synchronous = NORMAL")?;
                     let written = work(&mut conn);
@@ -313,23 +322,10 @@ impl Store {
                     written
                 })
             }
-            Backend::Postgres => self
-                .on_live_connection(|conn| begin(conn, true))
-                .and_then(|(mut conn, ())| {
-                    let written = conn
-                        .batch_execute("SET LOCAL synchronous_commit = off")
-                        .map_err(StoreError::from)
-                        .and_then(|()| work(&mut conn));
-                    match written {
-                        Ok(()) => Ok(<DbConnection as Connection>::TransactionManager::commit_transaction(
-                            &mut conn,
-                        )?),
-                        Err(error) => {
-                            let _ = <DbConnection as Connection>::TransactionManager::rollback_transaction(&mut conn);
-                            Err(error)
-                        }
-                    }
-                }),
+            Backend::Postgres => self.in_transaction(Access::WriteUnlogged, |conn| {
+                conn.batch_execute("SET LOCAL synchronous_commit = off")?;
+                work(conn)
+            }),
         };
         Some(written)
     }
@@ -364,11 +360,23 @@ impl Store {
     /// connection (a `BEGIN`, or a read standing alone), so running it again repeats nothing.
     pub(crate) fn on_live_connection<T>(
         &self,
+        first: impl FnMut(&mut DbConnection) -> Result<T, StoreError>,
+    ) -> Result<(PooledConnection<Connector>, T), StoreError> {
+        self.on_live_connection_within(self.pool.connection_timeout(), first)
+    }
+
+    /// [`Store::on_live_connection`], waiting at most `timeout` for each connection.
+    fn on_live_connection_within<T>(
+        &self,
+        timeout: Duration,
         mut first: impl FnMut(&mut DbConnection) -> Result<T, StoreError>,
     ) -> Result<(PooledConnection<Connector>, T), StoreError> {
         // Every pooled connection may be gone at once; the one after them is made new.
         for _ in 0..=self.pool.max_size() {
-            let mut conn = self.pooled()?;
+            let mut conn = self
+                .pool
+                .get_timeout(timeout)
+                .map_err(|e| StoreError::Unavailable(e.to_string()))?;
             match first(&mut conn) {
                 Ok(value) => return Ok((conn, value)),
                 Err(StoreError::Database(_) | StoreError::Unavailable(_)) if is_gone(&mut conn) => continue,
@@ -384,7 +392,8 @@ impl Store {
         access: Access,
         work: impl FnOnce(&mut DbConnection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let log = (access != Access::Read).then(crate::events::WriteLog::begin);
+        let logged = matches!(access, Access::WriteHeadFirst | Access::WriteHeadLast);
+        let log = logged.then(crate::events::WriteLog::begin);
         let result = (|| {
             if let Some(log) = &log {
                 // SQLite's writer holds the whole file from `BEGIN IMMEDIATE`: its head is fixed already.
@@ -421,7 +430,7 @@ impl Store {
         });
         match committed {
             Ok(value) => {
-                if let (true, Some(hook)) = (access != Access::Read, &self.on_commit) {
+                if let (true, Some(hook)) = (logged, &self.on_commit) {
                     hook();
                 }
                 Ok(value)
@@ -447,6 +456,8 @@ enum Access {
     Read,
     WriteHeadFirst,
     WriteHeadLast,
+    /// Derived data, no event (see `write_derived`).
+    WriteUnlogged,
 }
 
 fn lock_ignoring_poison(mutex: &std::sync::Mutex<()>) -> std::sync::MutexGuard<'_, ()> {

@@ -41,9 +41,9 @@ impl Store {
                 .select((
                     PlanRow::as_select(),
                     last_seq,
-                    (plan_documents::seq, plan_documents::body).nullable(),
+                    (plan_documents::seq, plan_documents::format, plan_documents::body).nullable(),
                 ))
-                .first::<(PlanRow, Option<i64>, Option<(i64, String)>)>(conn)
+                .first::<(PlanRow, Option<i64>, Option<(i64, String, String)>)>(conn)
                 .optional()?)
         })?;
         let (row, last_seq, kept) = found.ok_or(StoreError::NotFound("plan"))?;
@@ -51,7 +51,8 @@ impl Store {
         authorize_plan(&mut conn, caller, &plan, Action::Read)?;
         drop(conn);
         let last_seq = last_seq.unwrap_or(0);
-        if let Some((seq, body)) = kept.filter(|(seq, _)| *seq == last_seq) {
+        let current = |(seq, format, _): &(i64, String, String)| *seq == last_seq && **format == *self.document_format;
+        if let Some((seq, _, body)) = kept.filter(current) {
             return Ok(PlanDocument {
                 revision: plan.revision,
                 last_seq: seq,
@@ -65,29 +66,32 @@ impl Store {
             body: serde_json::to_string(&detail)?,
         };
         // A document is a copy: not keeping one only costs the next read a full read.
-        if let Some(Err(error)) = self.write_derived(|conn| keep(conn, id, &document)) {
+        if let Some(Err(error)) = self.write_derived(|conn| keep(conn, id, &self.document_format, &document)) {
             tracing::warn!(%error, plan = %id, "could not keep the plan's document");
         }
         Ok(document)
     }
 }
 
-/// Keeps the document unless a newer one is there already (two reads may race to keep theirs).
-fn keep(conn: &mut DbConnection, id: &PlanId, document: &PlanDocument) -> Result<(), StoreError> {
+/// Keeps the document unless one made at a later event is there already (two reads may race
+/// to keep theirs).
+fn keep(conn: &mut DbConnection, id: &PlanId, format: &str, document: &PlanDocument) -> Result<(), StoreError> {
     let upsert = diesel::insert_into(plan_documents::table)
         .values((
             plan_documents::plan_id.eq(id.as_str()),
             plan_documents::seq.eq(document.last_seq),
+            plan_documents::format.eq(format),
             plan_documents::body.eq(&document.body),
         ))
         .on_conflict(plan_documents::plan_id)
         .do_update()
         .set((
             plan_documents::seq.eq(excluded(plan_documents::seq)),
+            plan_documents::format.eq(excluded(plan_documents::format)),
             plan_documents::body.eq(excluded(plan_documents::body)),
         ));
     let upsert =
-        diesel::query_dsl::methods::FilterDsl::filter(upsert, plan_documents::seq.lt(excluded(plan_documents::seq)));
+        diesel::query_dsl::methods::FilterDsl::filter(upsert, plan_documents::seq.le(excluded(plan_documents::seq)));
     match conn {
         DbConnection::Postgres(pg) => upsert.execute(pg)?,
         DbConnection::Sqlite(sqlite) => upsert.execute(sqlite)?,

@@ -343,7 +343,7 @@ impl Store {
 
     /// The plan with its goals and activities, and the seq of the last event
     /// under it (which moves whenever anything shown here changes).
-    pub fn plan_detail(&self, caller: &Caller, id: &PlanId) -> Result<(PlanDetail, i64), StoreError> {
+    pub(crate) fn plan_detail(&self, caller: &Caller, id: &PlanId) -> Result<(PlanDetail, i64), StoreError> {
         use crate::schema::events;
         self.read(|conn| {
             let plan = authorized_plan(conn, caller, id, Action::Read)?;

@@ -255,6 +255,7 @@ diesel::table! {
     plan_documents (plan_id) {
         plan_id -> Text,
         seq -> BigInt,
+        format -> Text,
         body -> Text,
     }
 }
