@@ -352,7 +352,7 @@ impl Store {
         patch: FollowUpPatch,
         expected_revision: Option<i64>,
     ) -> Result<FollowUp, StoreError> {
-        self.write_in_plan(PlanKey::FollowUp(id.as_str()), |conn| {
+        self.write_in_plan(PlanKey::FollowUp(id), |conn| {
             let (mut report, plan) = authorized_report(conn, caller, id, Action::Edit)?;
             plan.ensure_editable()?;
             check_revision(report.revision, expected_revision)?;
@@ -390,7 +390,7 @@ impl Store {
         request: &FollowUpTransition,
         expected_revision: Option<i64>,
     ) -> Result<FollowUp, StoreError> {
-        self.write_in_plan(PlanKey::FollowUp(id.as_str()), |conn| {
+        self.write_in_plan(PlanKey::FollowUp(id), |conn| {
             let (mut report, plan) = authorized_report(conn, caller, id, request.to.required_action())?;
             check_revision(report.revision, expected_revision)?;
             let now = crate::now();

@@ -51,7 +51,8 @@ impl Store {
         authorize_plan(&mut conn, caller, &plan, Action::Read)?;
         drop(conn);
         let last_seq = last_seq.unwrap_or(0);
-        let current = |(seq, format, _): &(i64, String, String)| *seq == last_seq && **format == *self.document_format;
+        let current =
+            |(seq, format, _): &(i64, String, String)| *seq == last_seq && format.as_str() == &*self.document_format;
         if let Some((seq, _, body)) = kept.filter(current) {
             return Ok(PlanDocument {
                 revision: plan.revision,

@@ -16,7 +16,7 @@ use diesel::prelude::*;
 use planledger_domain::activity::{Activity, ActivityPatch, ActivityStatus, NewActivity};
 use planledger_domain::events::{EntityType, EventAction};
 use planledger_domain::goal::{Goal, GoalPatch, GoalView, NewGoal};
-use planledger_domain::ids::{ActivityId, GoalId, OrganizationId, PlanId};
+use planledger_domain::ids::{ActivityId, FollowUpId, GoalId, OrganizationId, PlanId};
 use planledger_domain::permissions::{Action, Visibility};
 use planledger_domain::plan::{
     ChangelogEntry, GoalDetail, NewPlan, Plan, PlanDetail, PlanPatch, PlanStatus, PlanView, TransitionRequest,
@@ -48,7 +48,7 @@ pub(crate) enum PlanKey<'a> {
     Plan(&'a PlanId),
     Goal(&'a GoalId),
     Activity(&'a ActivityId),
-    FollowUp(&'a str),
+    FollowUp(&'a FollowUpId),
     OfActivities(&'a [&'a str]),
 }
 
@@ -102,7 +102,7 @@ fn lock_plans(conn: &mut DbConnection, key: PlanKey<'_>) -> Result<(), StoreErro
         )),
         PlanKey::FollowUp(id) => lock_plans_where!(plans::id.eq_any(
             follow_ups::table
-                .filter(follow_ups::id.eq(id))
+                .filter(follow_ups::id.eq(id.as_str()))
                 .select(follow_ups::plan_id)
         )),
         PlanKey::OfActivities(ids) => lock_plans_where!(plans::id.eq_any(
