@@ -395,15 +395,18 @@ impl Store {
             if rows.is_empty() {
                 return Ok(LogVerification::broken(checked, head, expected_seq));
             }
-            let own_hashes_hold = own_hashes_hold(&rows);
-            for (row, own_hash_holds) in rows.into_iter().zip(own_hashes_hold) {
-                if row.seq != expected_seq {
+            // A row that does not read as an event is broken like one whose hash does not hold.
+            let events: Vec<(i64, Option<Event>)> =
+                rows.into_iter().map(|row| (row.seq, row.into_domain().ok())).collect();
+            let own_hashes_hold = own_hashes_hold(&events);
+            for ((seq, event), own_hash_holds) in events.into_iter().zip(own_hashes_hold) {
+                if seq != expected_seq {
                     return Ok(LogVerification::broken(checked, head, expected_seq));
                 }
-                if !own_hash_holds || row.prev_hash != expected_prev {
-                    return Ok(LogVerification::broken(checked, head, row.seq));
-                }
-                expected_prev = row.hash;
+                let Some(event) = event.filter(|event| own_hash_holds && event.prev_hash == expected_prev) else {
+                    return Ok(LogVerification::broken(checked, head, seq));
+                };
+                expected_prev = event.hash;
                 expected_seq += 1;
                 checked += 1;
             }
@@ -412,19 +415,19 @@ impl Store {
     }
 }
 
-/// For each row, whether it reads as an event whose hash is the one recomputed from its own
-/// content and `prev_hash`. Each row's check stands alone, so the rows are split across the
-/// cores; how the rows link up is checked in order by the caller.
-fn own_hashes_hold(rows: &[EventRow]) -> Vec<bool> {
-    let holds = |row: &EventRow| {
-        row.clone()
-            .into_domain()
-            .is_ok_and(|event| event_hash(&event).is_ok_and(|hash| hash == event.hash))
+/// For each event, whether its hash is the one recomputed from its own content and
+/// `prev_hash`. Each event's check stands alone, so they are split across the cores; how the
+/// events link up is checked in order by the caller.
+fn own_hashes_hold(events: &[(i64, Option<Event>)]) -> Vec<bool> {
+    let holds = |(_, event): &(i64, Option<Event>)| {
+        event
+            .as_ref()
+            .is_some_and(|event| event_hash(event).is_ok_and(|hash| hash == event.hash))
     };
     let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
-    let part = rows.len().div_ceil(cores).max(1);
+    let part = events.len().div_ceil(cores).max(1);
     std::thread::scope(|scope| {
-        let parts: Vec<_> = rows
+        let parts: Vec<_> = events
             .chunks(part)
             .map(|part| scope.spawn(move || part.iter().map(holds).collect::<Vec<bool>>()))
             .collect();

@@ -47,9 +47,8 @@ pub struct ActivityFilter {
 pub(crate) enum PlanKey<'a> {
     Plan(&'a PlanId),
     Goal(&'a GoalId),
-    Activity(&'a ActivityId),
     FollowUp(&'a FollowUpId),
-    OfActivities(&'a [&'a str]),
+    Activities(&'a [&'a str]),
 }
 
 impl Store {
@@ -95,17 +94,12 @@ fn lock_plans(conn: &mut DbConnection, key: PlanKey<'_>) -> Result<(), StoreErro
         PlanKey::Goal(id) => {
             lock_plans_where!(plans::id.eq_any(goals::table.filter(goals::id.eq(id.as_str())).select(goals::plan_id)))
         }
-        PlanKey::Activity(id) => lock_plans_where!(plans::id.eq_any(
-            activities::table
-                .filter(activities::id.eq(id.as_str()))
-                .select(activities::plan_id)
-        )),
         PlanKey::FollowUp(id) => lock_plans_where!(plans::id.eq_any(
             follow_ups::table
                 .filter(follow_ups::id.eq(id.as_str()))
                 .select(follow_ups::plan_id)
         )),
-        PlanKey::OfActivities(ids) => lock_plans_where!(plans::id.eq_any(
+        PlanKey::Activities(ids) => lock_plans_where!(plans::id.eq_any(
             activities::table
                 .filter(activities::id.eq_any(ids))
                 .select(activities::plan_id)
@@ -724,7 +718,7 @@ impl Store {
         patch: ActivityPatch,
         expected_revision: Option<i64>,
     ) -> Result<Activity, StoreError> {
-        self.write_in_plan(PlanKey::Activity(id), |conn| {
+        self.write_in_plan(PlanKey::Activities(&[id.as_str()]), |conn| {
             update_activity_in(conn, caller, id, patch, expected_revision)
         })
     }
@@ -741,7 +735,7 @@ impl Store {
         changes: &[(ActivityId, ActivityStatus, Option<String>)],
     ) -> Result<usize, StoreError> {
         let ids: Vec<&str> = changes.iter().map(|(id, _, _)| id.as_str()).collect();
-        self.write_in_plan(PlanKey::OfActivities(&ids), |conn| {
+        self.write_in_plan(PlanKey::Activities(&ids), |conn| {
             let mut rows: HashMap<String, ActivityRow> = HashMap::new();
             for chunk in changes.chunks(1000) {
                 let ids: Vec<&str> = chunk.iter().map(|(id, _, _)| id.as_str()).collect();
